@@ -1,0 +1,325 @@
+/*
+ * internal.h - the structures behind gil_t and gil_tstate_t, shared by the
+ * library's source files (one file per concept).  Not installed.
+ *
+ * Every field says its unit and what guards it:
+ *   [holder]   written only by the thread that holds the GIL, while it
+ *              holds it; read relaxed by anyone (statistics).
+ *   [owner]    written only by the thread that owns the tstate.
+ *   [mu]       guarded by gil->mu.
+ *   [switch]   guarded by gil->switch_mu.
+ *   [reg]      guarded by gil->reg_mu.
+ *   [atomic]   an atomic; the comment says what it orders.
+ *   [const]    set at creation, never changed while the object lives.
+ */
+#ifndef GIL_INTERNAL_H
+#define GIL_INTERNAL_H
+
+#include "gil.h"
+#include "platform.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+/* ------------------------------------------------------------------------ */
+/* Misuse                                                                   */
+
+/* Return err from function fn; a GIL_DEBUG build aborts instead, naming the
+ * function and the thread (Lua's checker build). */
+int gil__misuse(const char *fn, int err);
+#define GIL__MISUSE(err) gil__misuse(__func__, (err))
+
+/* ------------------------------------------------------------------------ */
+/* Histograms (stats.c)                                                     */
+
+/* Log-linear: values below 2^SUB_BITS ns are exact; above, each power of two
+ * is split in 2^SUB_BITS buckets (relative error <= 1/32, "~2 significant
+ * digits").  Values above 2^MAX_EXP ns (~18 minutes) share the last bucket;
+ * max is kept exactly.  Single writer (see each use), any reader. */
+#define GIL__HIST_SUB_BITS 5
+#define GIL__HIST_SUB (1u << GIL__HIST_SUB_BITS)
+#define GIL__HIST_MAX_EXP 40
+#define GIL__HIST_BUCKETS (GIL__HIST_SUB * (GIL__HIST_MAX_EXP - GIL__HIST_SUB_BITS + 2))
+
+typedef struct gil__hist {
+    _Atomic uint64_t count;                       /* values recorded */
+    _Atomic uint64_t max;                         /* ns */
+    _Atomic uint64_t bucket[GIL__HIST_BUCKETS];   /* values per bucket */
+} gil__hist_t;
+
+void gil__hist_record(gil__hist_t *h, uint64_t value_ns);
+void gil__hist_summary(const gil__hist_t *h, gil_hist_summary_t *out);
+void gil__hist_reset(gil__hist_t *h);
+/* The value at quantile q (0..1): the upper bound of the bucket holding it,
+ * capped at max.  0 for an empty histogram. */
+uint64_t gil__hist_quantile(const gil__hist_t *h, double q);
+
+/* Single-writer counter increment: the writer is unique (the holder or the
+ * owner), so a relaxed load + store is enough and costs no locked
+ * instruction; readers use relaxed loads. */
+static inline void gil__counter_add(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Thread states                                                            */
+
+#define GIL__TS_ALIVE 0x67696c74u /* "gilt" */
+#define GIL__TS_DEAD 0x64656164u  /* "dead" */
+
+/* Why a GIL is released (stats now, event hooks later). */
+typedef enum {
+    GIL__REASON_RELEASE = 0, /* gil_release */
+    GIL__REASON_SAVE,        /* gil_save / GIL_BEGIN_ALLOW_THREADS */
+    GIL__REASON_DROP,        /* honouring a drop request in gil_check */
+    GIL__REASON_YIELD,       /* gil_yield */
+    GIL__REASON_POLICY,      /* a policy's own release (LEGACY ticks) */
+    GIL__REASON_FINAL        /* the state is done with the GIL (ensure's last
+                                release, undoing an acquire at shutdown):
+                                no FORCE_SWITCHING */
+} gil__reason_t;
+
+struct gil_tstate {
+    struct gil__tstate_head head; /* must be first: gil_check reads it.
+                                     breaker [atomic builtins]: set by anyone,
+                                     read relaxed by the owner; a set bit only
+                                     sends the owner to the slow path, which
+                                     re-reads the state it describes under the
+                                     proper lock or with acquire loads. */
+    _Atomic uint32_t magic;       /* GIL__TS_ALIVE / GIL__TS_DEAD [reg] */
+    gil_t *gil;                   /* [const] */
+    uintptr_t owner;              /* gil__thread_id() of the owner [const while alive] */
+    char name[32];                /* [const while alive] */
+
+    /* Registry: an RCU list (see registry.c). */
+    _Atomic(gil_tstate_t *) next; /* [reg] writes, release; readers acquire */
+    gil_tstate_t *prev;           /* [reg] (writers only) */
+    gil_tstate_t *pool_next;      /* limbo / free pool link [reg] */
+
+    /* Owner-thread bookkeeping. */
+    gil_tstate_t *prev_current;   /* the current state before this one [owner] */
+    _Atomic int waiting;          /* 1 while the owner is inside a policy's
+                                     take (so it may not be deleted) [atomic] */
+    int pending_error;            /* a failing pending call run at acquire,
+                                     reported by the next gil_check [owner] */
+    _Atomic int interrupt_code;   /* gil_tstate_interrupt; xchg'd by the owner */
+
+    /* Handoff policies (FIFO, PRIORITY): a private wake-up. */
+    pthread_cond_t wake;          /* waits on gil->mu */
+    gil_tstate_t *q_next;         /* wait-queue link [mu] */
+    int granted;                  /* ownership was handed to us [mu] */
+    int queued;                   /* on the policy's wait queue [mu] */
+    void *policy_data;            /* per-thread policy state [mu or owner] */
+
+    /* Statistics [owner], read relaxed by anyone. */
+    _Atomic uint64_t acquisitions;
+    _Atomic uint64_t contended;
+    _Atomic uint64_t drop_requests;   /* made by this thread while waiting */
+    _Atomic uint64_t forced_switches;
+    _Atomic uint64_t wait_ns;
+    _Atomic uint64_t hold_ns;
+    gil__hist_t wait_hist;
+    gil__hist_t hold_hist;
+};
+
+static inline uint32_t gil__breaker_load(const gil_tstate_t *ts)
+{
+    return __atomic_load_n(&ts->head.breaker, __ATOMIC_RELAXED);
+}
+/* Setting a bit is a release: the data the bit announces (a queued pending
+ * call, an interrupt code) is visible to the owner once it sees the bit. */
+static inline void gil__breaker_set(gil_tstate_t *ts, uint32_t bits)
+{
+    __atomic_fetch_or(&ts->head.breaker, bits, __ATOMIC_RELEASE);
+}
+/* Clearing is an acquire: pairs with gil__breaker_set. */
+static inline uint32_t gil__breaker_clear(gil_tstate_t *ts, uint32_t bits)
+{
+    return __atomic_fetch_and(&ts->head.breaker, ~bits, __ATOMIC_ACQUIRE);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Pending calls (pending.c): a bounded lock-free MPSC ring (Vyukov's
+ * bounded queue: one sequence number per slot), async-signal-safe.        */
+
+typedef struct gil__pending_slot {
+    _Atomic uint64_t seq;       /* == pos: free for the producer of pos;
+                                   == pos + 1: published for the consumer.
+                                   Release by the writer, acquire by the reader. */
+    int (*fn)(void *);          /* NULL: a slot voided after fork */
+    void *arg;
+} gil__pending_slot_t;
+
+typedef struct gil__pending {
+    gil__pending_slot_t *slots;     /* [const] capacity slots */
+    uint64_t mask;                  /* [const] capacity - 1 */
+    _Atomic uint64_t enqueue_pos;   /* claimed by producers with CAS */
+    _Atomic uint64_t dequeue_pos;   /* advanced by the one running consumer */
+    _Atomic int busy;               /* a consumer is running calls (one at a time) */
+} gil__pending_t;
+
+int gil__pending_init(gil__pending_t *p, unsigned capacity);
+void gil__pending_fini(gil__pending_t *p);
+/* Run queued calls with the GIL held by ts.  Returns 0, or the first
+ * non-zero return of a call (the rest stay queued for the next check). */
+int gil__pending_run(gil_t *gil, gil_tstate_t *ts);
+void gil__pending_after_fork_child(gil__pending_t *p);
+
+/* ------------------------------------------------------------------------ */
+/* Policies: an internal table of operations (one source file each).        */
+
+typedef struct gil__policy_ops {
+    const char *name;
+    gil_policy_t id;
+    /* Called with the lock word holding another thread (the fast CAS
+     * failed).  Blocks until ts holds the GIL (returns 0; the word holds ts)
+     * or the GIL shuts down (returns GIL_ESHUTDOWN; ts does not hold it).
+     * ts->waiting is set by the caller. */
+    int (*take)(gil_t *gil, gil_tstate_t *ts);
+    /* Release ts's hold.  The fast path (no waiter, no request) was already
+     * tried by the caller.  force: a drop request was pending (CPython's
+     * FORCE_SWITCHING applies). */
+    void (*drop)(gil_t *gil, gil_tstate_t *ts, gil__reason_t why, bool force);
+    /* gil_yield with waiters present: give the GIL to another thread and get
+     * it back after it.  Returns 0 or GIL_ESHUTDOWN (not held then). */
+    int (*yield)(gil_t *gil, gil_tstate_t *ts);
+    /* gil_check saw GIL__BREAK_POLICY (may be NULL). Returns as gil_check. */
+    int (*check)(gil_t *gil, gil_tstate_t *ts);
+    /* Wake every waiter: the GIL is shutting down (gil->shutdown is set). */
+    void (*wake_all)(gil_t *gil);
+    /* Optional per-GIL state. */
+    int (*init)(gil_t *gil);
+    void (*fini)(gil_t *gil);
+    /* In a forked child, with all mutexes re-initialised and only the
+     * forking thread left; may be NULL. */
+    void (*after_fork_child)(gil_t *gil);
+} gil__policy_ops_t;
+
+extern const gil__policy_ops_t gil__policy_cpython;
+const gil__policy_ops_t *gil__policy_lookup(gil_policy_t id);
+
+/* ------------------------------------------------------------------------ */
+/* The GIL                                                                  */
+
+/* The lock word: the holder's tstate pointer, or 0 when free, with bit 0
+ * (GIL__W) set while waiters may be asleep, so that a release knows it must
+ * take the slow path and wake one.  Thread states are at least 8-byte
+ * aligned. */
+#define GIL__W ((uintptr_t)1)
+static inline gil_tstate_t *gil__word_holder(uintptr_t w)
+{
+    return (gil_tstate_t *)(w & ~GIL__W);
+}
+
+/* gil->flags: conditions that send an acquirer down the slow bookkeeping
+ * path (one load after the CAS). */
+#define GIL__F_PENDING 0x1u   /* pending calls queued */
+#define GIL__F_WAITERS 0x2u   /* threads wait: time the holds */
+#define GIL__F_TIMING 0x4u    /* GIL_TIMING_ALWAYS */
+#define GIL__F_SHUTDOWN 0x8u  /* gil_shutdown called */
+
+struct gil {
+    /* The lock word, alone on its cache line: every acquire and release CASes
+     * it.  [atomic] seq_cst CAS; pairs with the flags load (see core.c). */
+    _Alignas(GIL__CACHELINE) _Atomic uintptr_t word;
+    char pad0_[GIL__CACHELINE - sizeof(uintptr_t)];
+
+    _Atomic uint32_t flags;           /* GIL__F_* [atomic] seq_cst */
+    _Atomic(gil_tstate_t *) last_holder; /* CPython's last_holder [holder];
+                                         read by forced-switch waiters */
+    _Atomic uint64_t switch_number;   /* holder changes [holder] */
+    _Atomic unsigned long interval_us;/* switch interval, us [atomic] relaxed */
+    _Atomic uint64_t hold_t0;         /* ns when the current hold started being
+                                         timed; 0 = untimed [holder; waiters CAS
+                                         0 -> now] */
+    _Atomic uint64_t drop_t0;         /* ns when the pending drop request was
+                                         set [mu]; read by the holder */
+    _Atomic int shutdown;             /* gil_shutdown called [atomic] */
+    const gil__policy_ops_t *policy;  /* [const] */
+    void *policy_state;               /* [const pointer; contents per policy] */
+    gil_timing_t timing;              /* [const] */
+    char name[64];                    /* [const] */
+
+    /* Waiters. */
+    pthread_mutex_t mu;               /* guards the waiting protocol */
+    pthread_cond_t cond;              /* CPython's gil->cond: one waiter woken per release */
+    int nwaiters;                     /* threads inside take (+ yielders) [mu] */
+    _Atomic uint64_t waiting_now;     /* mirror of nwaiters for stats [mu writes] */
+
+    /* FORCE_SWITCHING. */
+    pthread_mutex_t switch_mu;
+    pthread_cond_t switch_cond;       /* broadcast when the holder changes */
+    _Atomic int switch_waiters;       /* threads in a forced-switch wait
+                                         [atomic] seq_cst, Dekker pair with
+                                         last_holder */
+
+    /* Registry (registry.c). */
+    pthread_mutex_t reg_mu;
+    _Atomic(gil_tstate_t *) head;     /* RCU list of live states [reg] */
+    size_t nstates;                   /* live states [reg] */
+    gil_tstate_t *limbo;              /* deleted, awaiting a grace period [reg] */
+    size_t nlimbo;                    /* [reg] */
+    gil_tstate_t *pool;               /* reusable memory [reg] */
+    int rcu_sync;                     /* address for the TSan RCU annotations */
+
+    gil__pending_t pending;
+
+    /* Statistics.  [holder] unless noted; read relaxed by anyone. */
+    _Atomic uint64_t acquisitions;
+    _Atomic uint64_t contended;
+    _Atomic uint64_t drop_requests;   /* [atomic] fetch_add by waiters */
+    _Atomic uint64_t forced_switches;
+    _Atomic uint64_t wait_ns;
+    _Atomic uint64_t hold_ns;
+    _Atomic uint64_t timed_holds;
+    _Atomic uint64_t pending_run;     /* [pending consumer] */
+    _Atomic uint64_t pending_rejected;/* [atomic] fetch_add by producers */
+    gil__hist_t wait_hist;
+    gil__hist_t hold_hist;
+    gil__hist_t drop_hist;
+
+    /* Every GIL of the process, for fork handling (fork.c). */
+    gil_t *all_next;                  /* guarded by fork.c's list mutex */
+};
+
+/* core.c */
+void gil__acquired_slow(gil_t *gil, gil_tstate_t *ts, uint64_t wait_t0);
+int gil__drop(gil_t *gil, gil_tstate_t *ts, gil__reason_t why);
+int gil__validate_own(const gil_tstate_t *ts, const char *fn);
+/* For a policy's yield: the release bookkeeping (returns "a drop request was
+ * pending") and the acquire bookkeeping around its own handover. */
+bool gil__yield_release_bookkeeping(gil_t *gil, gil_tstate_t *ts);
+int gil__yield_acquired(gil_t *gil, gil_tstate_t *ts, uint64_t wait_t0);
+/* Wait until another thread than ts has taken the GIL (FORCE_SWITCHING) or
+ * the GIL shuts down.  Called without any lock. */
+void gil__wait_for_switch(gil_t *gil, gil_tstate_t *ts);
+/* The CPython waiting protocol, shared by the policies that keep the
+ * waiter-sets-drop-request rule.  Called with gil->mu held. */
+void gil__set_holder_changed(gil_t *gil, gil_tstate_t *ts);
+
+/* policy_cpython.c: the CPython waiting protocol, shared by the policies
+ * that keep its rules.  The *_enter/leave/try_take/set_w/request_drop
+ * helpers are called with gil->mu held. */
+void gil__waiter_enter(gil_t *gil);
+void gil__waiter_leave(gil_t *gil);
+bool gil__waiter_try_take(gil_t *gil, gil_tstate_t *ts);
+bool gil__waiter_set_w(gil_t *gil, uintptr_t w);
+void gil__request_drop(gil_t *gil, gil_tstate_t *waiter, uintptr_t w);
+uintptr_t gil__release_word_signal_one(gil_t *gil);
+
+/* registry.c */
+int gil__registry_init(gil_t *gil);
+void gil__registry_fini(gil_t *gil);
+void gil__registry_set_breaker_all(gil_t *gil, uint32_t bits);
+void gil__registry_after_fork_child(gil_t *gil, uintptr_t self);
+
+/* fork.c */
+void gil__fork_register(gil_t *gil);
+void gil__fork_unregister(gil_t *gil);
+
+/* Thread-local current state (core.c). */
+extern __thread gil_tstate_t *gil__tls_current __attribute__((tls_model("initial-exec")));
+
+#endif /* GIL_INTERNAL_H */

@@ -1,0 +1,82 @@
+/*
+ * platform.c - pthread and clock wrappers that abort on OS failure.
+ */
+#include "platform.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+__thread char gil__tls_anchor __attribute__((tls_model("initial-exec")));
+
+void gil__fatal(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("libgil: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    fflush(stderr);
+    abort();
+}
+
+static void check(int rc, const char *what)
+{
+    if (rc != 0)
+        gil__fatal("%s failed: %s", what, strerror(rc));
+}
+
+void gil__mutex_init(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t a;
+    check(pthread_mutexattr_init(&a), "pthread_mutexattr_init");
+#ifdef GIL_DEBUG
+    /* The checker build lets the OS catch our own mistakes too. */
+    check(pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK), "pthread_mutexattr_settype");
+#endif
+    check(pthread_mutex_init(m, &a), "pthread_mutex_init");
+    pthread_mutexattr_destroy(&a);
+}
+
+void gil__mutex_destroy(pthread_mutex_t *m) { check(pthread_mutex_destroy(m), "pthread_mutex_destroy"); }
+void gil__mutex_lock(pthread_mutex_t *m) { check(pthread_mutex_lock(m), "pthread_mutex_lock"); }
+void gil__mutex_unlock(pthread_mutex_t *m) { check(pthread_mutex_unlock(m), "pthread_mutex_unlock"); }
+
+void gil__cond_init(pthread_cond_t *c)
+{
+    pthread_condattr_t a;
+    check(pthread_condattr_init(&a), "pthread_condattr_init");
+    check(pthread_condattr_setclock(&a, CLOCK_MONOTONIC), "pthread_condattr_setclock");
+    check(pthread_cond_init(c, &a), "pthread_cond_init");
+    pthread_condattr_destroy(&a);
+}
+
+void gil__cond_destroy(pthread_cond_t *c) { check(pthread_cond_destroy(c), "pthread_cond_destroy"); }
+void gil__cond_wait(pthread_cond_t *c, pthread_mutex_t *m) { check(pthread_cond_wait(c, m), "pthread_cond_wait"); }
+void gil__cond_signal(pthread_cond_t *c) { check(pthread_cond_signal(c), "pthread_cond_signal"); }
+void gil__cond_broadcast(pthread_cond_t *c) { check(pthread_cond_broadcast(c), "pthread_cond_broadcast"); }
+
+int gil__cond_timedwait_ns(pthread_cond_t *c, pthread_mutex_t *m, uint64_t timeout_ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + timeout_ns % 1000000000u;
+    ts.tv_sec += (time_t)(timeout_ns / 1000000000u + ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    int rc = pthread_cond_timedwait(c, m, &ts);
+    if (rc == ETIMEDOUT)
+        return 1;
+    check(rc, "pthread_cond_timedwait");
+    return 0;
+}
+
+uint64_t gil__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + 1;
+}

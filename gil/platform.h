@@ -1,0 +1,75 @@
+/*
+ * platform.h - the thin OS layer: mutex, condition variable, clock, thread
+ * identity, fatal errors.  Every wrapper aborts with a message naming the
+ * pthread call when the OS primitive fails: a GIL whose mutex is broken
+ * cannot be reasoned about, so we never limp on (mimalloc does the same).
+ */
+#ifndef GIL_PLATFORM_H
+#define GIL_PLATFORM_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define GIL__LIKELY(x) __builtin_expect(!!(x), 1)
+#define GIL__NOINLINE __attribute__((noinline))
+#define GIL__COLD __attribute__((cold, noinline))
+#define GIL__NORETURN __attribute__((noreturn))
+#define GIL__PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define GIL__LIKELY(x) (x)
+#define GIL__NOINLINE
+#define GIL__COLD
+#define GIL__NORETURN
+#define GIL__PRINTF(a, b)
+#endif
+
+#define GIL__CACHELINE 64
+
+/* Print "libgil: <message>" and abort. */
+GIL__NORETURN GIL__COLD GIL__PRINTF(1, 2) void gil__fatal(const char *fmt, ...);
+
+void gil__mutex_init(pthread_mutex_t *m);
+void gil__mutex_destroy(pthread_mutex_t *m);
+void gil__mutex_lock(pthread_mutex_t *m);
+void gil__mutex_unlock(pthread_mutex_t *m);
+
+/* Condition variables wait on CLOCK_MONOTONIC, so a wall-clock jump neither
+ * stretches nor shortens a switch interval. */
+void gil__cond_init(pthread_cond_t *c);
+void gil__cond_destroy(pthread_cond_t *c);
+void gil__cond_wait(pthread_cond_t *c, pthread_mutex_t *m);
+/* Wait at most timeout_ns.  Returns 1 if the wait timed out, 0 if woken
+ * (possibly spuriously). */
+int gil__cond_timedwait_ns(pthread_cond_t *c, pthread_mutex_t *m, uint64_t timeout_ns);
+void gil__cond_signal(pthread_cond_t *c);
+void gil__cond_broadcast(pthread_cond_t *c);
+
+/* Monotonic time in nanoseconds (CLOCK_MONOTONIC).  Never 0, so 0 can mean
+ * "no timestamp". */
+uint64_t gil__now_ns(void);
+
+/* A number that identifies the calling thread among live threads: the
+ * address of a thread-local variable (initial-exec TLS, so reading it is a
+ * single instruction, no __tls_get_addr call).  Never 0. */
+extern __thread char gil__tls_anchor __attribute__((tls_model("initial-exec")));
+static inline uintptr_t gil__thread_id(void)
+{
+    return (uintptr_t)&gil__tls_anchor;
+}
+
+/* ThreadSanitizer cannot see the happens-before edge that an RCU grace
+ * period provides (liburcu is not instrumented).  These annotations state
+ * it: readers release when they leave a read-side section, the reclaimer
+ * acquires after synchronize_rcu().  No-ops outside `make tsan`. */
+#ifdef GIL_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define GIL__TSAN_ACQUIRE(p) __tsan_acquire((void *)(p))
+#define GIL__TSAN_RELEASE(p) __tsan_release((void *)(p))
+#else
+#define GIL__TSAN_ACQUIRE(p) ((void)0)
+#define GIL__TSAN_RELEASE(p) ((void)0)
+#endif
+
+#endif /* GIL_PLATFORM_H */

@@ -1,0 +1,269 @@
+/*
+ * registry.c - thread states: creation, deletion, the RCU-protected list.
+ *
+ * The live states of a GIL form a doubly linked list.  Writers (create,
+ * delete) hold gil->reg_mu; readers (gil_foreach_tstate, from any thread,
+ * without the GIL) walk the forward links inside a liburcu-bp read-side
+ * section, lock-free.  Forward links are C11 atomics: stored with release
+ * (the node is fully initialised before it is reachable), loaded with
+ * acquire.  A deleted node keeps its forward link, so a reader standing on
+ * it continues into the list.
+ *
+ * Reclamation.  A deleted state goes to a limbo list; once limbo holds
+ * LIMBO_BATCH states, one synchronize_rcu() (one grace period: every reader
+ * that could still see them has finished) moves the batch to the GIL's free
+ * pool, so the cost of a grace period is shared by many deletions.  Pooled
+ * memory is reused by later gil_tstate_new calls and returned to malloc only
+ * by gil_destroy.  That makes thread-state memory type-stable for the GIL's
+ * lifetime, which two lock-free paths rely on: a pending-call producer (in a
+ * signal handler) and gil_held() may read a state that has just been deleted
+ * and find valid memory (see core.c).
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <urcu-bp.h>
+
+#define LIMBO_BATCH 16
+
+int gil__registry_init(gil_t *gil)
+{
+    gil__mutex_init(&gil->reg_mu);
+    atomic_init(&gil->head, NULL);
+    return 0;
+}
+
+static void free_chain(gil_tstate_t *ts)
+{
+    while (ts != NULL) {
+        gil_tstate_t *next = ts->pool_next;
+        gil__cond_destroy(&ts->wake);
+        free(ts);
+        ts = next;
+    }
+}
+
+void gil__registry_fini(gil_t *gil)
+{
+    /* No state is alive; readers that walked the list may still be leaving
+     * their read-side sections, so wait once before freeing limbo. */
+    if (gil->limbo != NULL) {
+        synchronize_rcu();
+        GIL__TSAN_ACQUIRE(&gil->rcu_sync);
+    }
+    free_chain(gil->limbo);
+    free_chain(gil->pool);
+    gil->limbo = gil->pool = NULL;
+    gil__mutex_destroy(&gil->reg_mu);
+}
+
+/* Memory for a new state: from the pool, else malloc.  Called with reg_mu. */
+static gil_tstate_t *alloc_tstate(gil_t *gil)
+{
+    gil_tstate_t *ts = gil->pool;
+    if (ts != NULL) {
+        gil->pool = ts->pool_next;
+        return ts;
+    }
+    ts = aligned_alloc(GIL__CACHELINE, (sizeof *ts + GIL__CACHELINE - 1) & ~(size_t)(GIL__CACHELINE - 1));
+    if (ts == NULL)
+        return NULL;
+    memset(ts, 0, sizeof *ts);
+    gil__cond_init(&ts->wake);
+    return ts;
+}
+
+/* Reset a state's fields for a new life.  The memory may be pooled (its
+ * condvar is kept); no reader can see it (it is not on the list, and a
+ * grace period passed since it left).  Stray breaker bits from lock-free
+ * writers that read it while it was deleted are cleared here. */
+static void init_tstate(gil_tstate_t *ts, gil_t *gil, const char *name)
+{
+    __atomic_store_n(&ts->head.breaker, 0, __ATOMIC_RELAXED);
+    ts->gil = gil;
+    ts->owner = gil__thread_id();
+    snprintf(ts->name, sizeof ts->name, "%s", name != NULL ? name : "");
+    ts->prev = ts->pool_next = ts->prev_current = ts->q_next = NULL;
+    ts->pending_error = 0;
+    ts->granted = ts->queued = 0;
+    ts->policy_data = NULL;
+    atomic_store_explicit(&ts->waiting, 0, memory_order_relaxed);
+    atomic_store_explicit(&ts->interrupt_code, 0, memory_order_relaxed);
+    atomic_store_explicit(&ts->acquisitions, 0, memory_order_relaxed);
+    atomic_store_explicit(&ts->contended, 0, memory_order_relaxed);
+    atomic_store_explicit(&ts->drop_requests, 0, memory_order_relaxed);
+    atomic_store_explicit(&ts->forced_switches, 0, memory_order_relaxed);
+    atomic_store_explicit(&ts->wait_ns, 0, memory_order_relaxed);
+    atomic_store_explicit(&ts->hold_ns, 0, memory_order_relaxed);
+    gil__hist_reset(&ts->wait_hist);
+    gil__hist_reset(&ts->hold_hist);
+}
+
+int gil_tstate_new(gil_t *gil, const char *name, gil_tstate_t **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (gil == NULL || out == NULL)
+        return GIL__MISUSE(GIL_EINVAL);
+    gil__mutex_lock(&gil->reg_mu);
+    if (atomic_load_explicit(&gil->shutdown, memory_order_acquire)) {
+        gil__mutex_unlock(&gil->reg_mu);
+        return GIL_ESHUTDOWN;
+    }
+    gil_tstate_t *ts = alloc_tstate(gil);
+    if (ts == NULL) {
+        gil__mutex_unlock(&gil->reg_mu);
+        return GIL_ENOMEM;
+    }
+    init_tstate(ts, gil, name);
+    atomic_store_explicit(&ts->magic, GIL__TS_ALIVE, memory_order_relaxed);
+    gil_tstate_t *first = atomic_load_explicit(&gil->head, memory_order_relaxed);
+    atomic_store_explicit(&ts->next, first, memory_order_relaxed);
+    if (first != NULL)
+        first->prev = ts;
+    atomic_store_explicit(&gil->head, ts, memory_order_release); /* publish */
+    gil->nstates++;
+    gil__mutex_unlock(&gil->reg_mu);
+    *out = ts;
+    return 0;
+}
+
+/* Unlink ts.  Called with reg_mu. */
+static void unlink_tstate(gil_t *gil, gil_tstate_t *ts)
+{
+    gil_tstate_t *next = atomic_load_explicit(&ts->next, memory_order_relaxed);
+    if (ts->prev != NULL)
+        atomic_store_explicit(&ts->prev->next, next, memory_order_release);
+    else
+        atomic_store_explicit(&gil->head, next, memory_order_release);
+    if (next != NULL)
+        next->prev = ts->prev;
+    gil->nstates--;
+}
+
+/* Move limbo to the pool after a grace period, when limbo is large enough.
+ * Called with reg_mu; may drop and retake it. */
+static void reclaim_limbo(gil_t *gil)
+{
+    if (gil->nlimbo < LIMBO_BATCH || urcu_bp_read_ongoing())
+        return; /* a grace period inside a read-side section would deadlock */
+    gil_tstate_t *batch = gil->limbo;
+    gil->limbo = NULL;
+    gil->nlimbo = 0;
+    gil__mutex_unlock(&gil->reg_mu);
+    synchronize_rcu();
+    GIL__TSAN_ACQUIRE(&gil->rcu_sync);
+    gil__mutex_lock(&gil->reg_mu);
+    while (batch != NULL) {
+        gil_tstate_t *next = batch->pool_next;
+        batch->pool_next = gil->pool;
+        gil->pool = batch;
+        batch = next;
+    }
+}
+
+/* May a thread other than the owner delete ts?  After shutdown (threads are
+ * being unwound), or when the owner is gone (forked child: the registry
+ * already removed those). */
+static bool may_delete(const gil_tstate_t *ts)
+{
+    return ts->owner == gil__thread_id() || atomic_load_explicit(&ts->gil->shutdown, memory_order_acquire);
+}
+
+int gil_tstate_delete(gil_tstate_t *ts)
+{
+    if (ts == NULL || atomic_load_explicit(&ts->magic, memory_order_relaxed) != GIL__TS_ALIVE)
+        return GIL__MISUSE(GIL_EINVAL);
+    gil_t *gil = ts->gil;
+    if (!may_delete(ts))
+        return GIL__MISUSE(GIL_EPERM);
+    if (gil__word_holder(atomic_load_explicit(&gil->word, memory_order_acquire)) == ts)
+        return GIL__MISUSE(GIL_EBUSY);
+    if (atomic_load_explicit(&ts->waiting, memory_order_acquire))
+        return GIL__MISUSE(GIL_EBUSY); /* its thread is still blocked inside libgil */
+    gil__mutex_lock(&gil->reg_mu);
+    if (atomic_load_explicit(&ts->magic, memory_order_relaxed) != GIL__TS_ALIVE) {
+        gil__mutex_unlock(&gil->reg_mu); /* lost a race with another deleter */
+        return GIL__MISUSE(GIL_EINVAL);
+    }
+    atomic_store_explicit(&ts->magic, GIL__TS_DEAD, memory_order_relaxed);
+    unlink_tstate(gil, ts);
+    ts->pool_next = gil->limbo;
+    gil->limbo = ts;
+    gil->nlimbo++;
+    reclaim_limbo(gil);
+    gil__mutex_unlock(&gil->reg_mu);
+    return 0;
+}
+
+const char *gil_tstate_name(const gil_tstate_t *ts)
+{
+    return ts != NULL ? ts->name : "";
+}
+
+gil_t *gil_tstate_gil(const gil_tstate_t *ts)
+{
+    return ts != NULL ? ts->gil : NULL;
+}
+
+int gil_foreach_tstate(gil_t *gil, int (*fn)(const gil_tstate_t *, void *), void *arg)
+{
+    if (gil == NULL || fn == NULL)
+        return GIL__MISUSE(GIL_EINVAL);
+    int rc = 0;
+    urcu_bp_read_lock();
+    for (gil_tstate_t *ts = atomic_load_explicit(&gil->head, memory_order_acquire); ts != NULL;
+         ts = atomic_load_explicit(&ts->next, memory_order_acquire)) {
+        if (atomic_load_explicit(&ts->magic, memory_order_relaxed) != GIL__TS_ALIVE)
+            continue; /* deleted while we walk: skip it */
+        if ((rc = fn(ts, arg)) != 0)
+            break;
+    }
+    GIL__TSAN_RELEASE(&gil->rcu_sync);
+    urcu_bp_read_unlock();
+    return rc;
+}
+
+void gil__registry_set_breaker_all(gil_t *gil, uint32_t bits)
+{
+    gil__mutex_lock(&gil->reg_mu);
+    for (gil_tstate_t *ts = atomic_load_explicit(&gil->head, memory_order_relaxed); ts != NULL;
+         ts = atomic_load_explicit(&ts->next, memory_order_relaxed))
+        gil__breaker_set(ts, bits);
+    gil__mutex_unlock(&gil->reg_mu);
+}
+
+/* In a forked child: only the forking thread exists.  Every other thread's
+ * state is deleted (straight to the pool: there are no readers left), and
+ * limbo needs no grace period either. */
+void gil__registry_after_fork_child(gil_t *gil, uintptr_t self)
+{
+    gil_tstate_t *ts = atomic_load_explicit(&gil->head, memory_order_relaxed);
+    while (ts != NULL) {
+        gil_tstate_t *next = atomic_load_explicit(&ts->next, memory_order_relaxed);
+        /* Threads that no longer exist may have been waiting on it; never
+         * destroy a condvar with (phantom) waiters: glibc would block. */
+        memset(&ts->wake, 0, sizeof ts->wake);
+        gil__cond_init(&ts->wake);
+        if (ts->owner != self) {
+            atomic_store_explicit(&ts->magic, GIL__TS_DEAD, memory_order_relaxed);
+            unlink_tstate(gil, ts);
+            ts->pool_next = gil->pool;
+            gil->pool = ts;
+        } else {
+            atomic_store_explicit(&ts->waiting, 0, memory_order_relaxed);
+            ts->queued = ts->granted = 0;
+            ts->q_next = NULL;
+        }
+        ts = next;
+    }
+    while (gil->limbo != NULL) {
+        ts = gil->limbo;
+        gil->limbo = ts->pool_next;
+        ts->pool_next = gil->pool;
+        gil->pool = ts;
+    }
+    gil->nlimbo = 0;
+}

@@ -1,0 +1,150 @@
+/*
+ * stats.c - counters and log-linear histograms.
+ *
+ * Every counter and histogram has a single writer (the GIL holder for the
+ * per-GIL ones, the owner thread for per-state ones), so recording is plain
+ * relaxed loads and stores: no locked instruction on the paths that record.
+ * Readers (any thread) use relaxed loads; a snapshot taken while threads run
+ * is consistent per field, not across fields.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+/* Bucket index of a value.  Values below 2^SUB_BITS map to themselves; a
+ * value with its top bit at e >= SUB_BITS maps to octave (e - SUB_BITS + 1)
+ * and to the SUB_BITS bits after its top bit. */
+static unsigned bucket_of(uint64_t v)
+{
+    if (v < GIL__HIST_SUB)
+        return (unsigned)v;
+    unsigned e = 63u - (unsigned)__builtin_clzll(v);
+    if (e > GIL__HIST_MAX_EXP)
+        return GIL__HIST_BUCKETS - 1;
+    unsigned octave = e - GIL__HIST_SUB_BITS + 1;
+    unsigned sub = (unsigned)(v >> (e - GIL__HIST_SUB_BITS)) & (GIL__HIST_SUB - 1);
+    return octave * GIL__HIST_SUB + sub;
+}
+
+/* The largest value that maps to bucket b. */
+static uint64_t bucket_upper(unsigned b)
+{
+    if (b < GIL__HIST_SUB)
+        return b;
+    unsigned octave = b / GIL__HIST_SUB, sub = b % GIL__HIST_SUB;
+    unsigned e = octave + GIL__HIST_SUB_BITS - 1;
+    uint64_t lower = ((uint64_t)(GIL__HIST_SUB + sub)) << (e - GIL__HIST_SUB_BITS);
+    return lower + (((uint64_t)1 << (e - GIL__HIST_SUB_BITS)) - 1);
+}
+
+void gil__hist_record(gil__hist_t *h, uint64_t v)
+{
+    gil__counter_add(&h->bucket[bucket_of(v)], 1);
+    gil__counter_add(&h->count, 1);
+    if (v > atomic_load_explicit(&h->max, memory_order_relaxed))
+        atomic_store_explicit(&h->max, v, memory_order_relaxed);
+}
+
+void gil__hist_reset(gil__hist_t *h)
+{
+    for (unsigned i = 0; i < GIL__HIST_BUCKETS; i++)
+        atomic_store_explicit(&h->bucket[i], 0, memory_order_relaxed);
+    atomic_store_explicit(&h->count, 0, memory_order_relaxed);
+    atomic_store_explicit(&h->max, 0, memory_order_relaxed);
+}
+
+uint64_t gil__hist_quantile(const gil__hist_t *h, double q)
+{
+    gil__hist_t *m = (gil__hist_t *)h;
+    uint64_t total = 0;
+    /* Sum the buckets rather than trust count: a reader may see them at
+     * slightly different moments. */
+    for (unsigned i = 0; i < GIL__HIST_BUCKETS; i++)
+        total += atomic_load_explicit(&m->bucket[i], memory_order_relaxed);
+    if (total == 0)
+        return 0;
+    uint64_t rank = (uint64_t)(q * (double)total + 0.5);
+    if (rank < 1)
+        rank = 1;
+    if (rank > total)
+        rank = total;
+    uint64_t max = atomic_load_explicit(&m->max, memory_order_relaxed);
+    uint64_t seen = 0;
+    for (unsigned i = 0; i < GIL__HIST_BUCKETS; i++) {
+        seen += atomic_load_explicit(&m->bucket[i], memory_order_relaxed);
+        if (seen >= rank) {
+            uint64_t v = bucket_upper(i);
+            return v < max ? v : max;
+        }
+    }
+    return max;
+}
+
+void gil__hist_summary(const gil__hist_t *h, gil_hist_summary_t *out)
+{
+    out->count = atomic_load_explicit(&((gil__hist_t *)h)->count, memory_order_relaxed);
+    out->p50_ns = gil__hist_quantile(h, 0.50);
+    out->p90_ns = gil__hist_quantile(h, 0.90);
+    out->p99_ns = gil__hist_quantile(h, 0.99);
+    out->max_ns = atomic_load_explicit(&((gil__hist_t *)h)->max, memory_order_relaxed);
+}
+
+#define LOAD(field) atomic_load_explicit(&((gil_t *)gil)->field, memory_order_relaxed)
+#define TLOAD(field) atomic_load_explicit(&((gil_tstate_t *)ts)->field, memory_order_relaxed)
+
+int gil_stats_get(const gil_t *gil, gil_stats_t *out)
+{
+    if (gil == NULL || out == NULL)
+        return GIL__MISUSE(GIL_EINVAL);
+    memset(out, 0, sizeof *out);
+    out->acquisitions = LOAD(acquisitions);
+    out->contended = LOAD(contended);
+    out->drop_requests = LOAD(drop_requests);
+    out->forced_switches = LOAD(forced_switches);
+    out->switches = LOAD(switch_number);
+    out->wait_ns = LOAD(wait_ns);
+    out->hold_ns = LOAD(hold_ns);
+    out->timed_holds = LOAD(timed_holds);
+    out->pending_calls_run = LOAD(pending_run);
+    out->pending_calls_rejected = LOAD(pending_rejected);
+    out->waiting_now = LOAD(waiting_now);
+    gil__hist_summary(&gil->wait_hist, &out->wait);
+    gil__hist_summary(&gil->hold_hist, &out->hold);
+    gil__hist_summary(&gil->drop_hist, &out->drop_latency);
+    return 0;
+}
+
+int gil_tstate_stats_get(const gil_tstate_t *ts, gil_tstate_stats_t *out)
+{
+    if (ts == NULL || out == NULL ||
+        atomic_load_explicit(&((gil_tstate_t *)ts)->magic, memory_order_relaxed) != GIL__TS_ALIVE)
+        return GIL__MISUSE(GIL_EINVAL);
+    memset(out, 0, sizeof *out);
+    out->acquisitions = TLOAD(acquisitions);
+    out->contended = TLOAD(contended);
+    out->drop_requests = TLOAD(drop_requests);
+    out->forced_switches = TLOAD(forced_switches);
+    out->wait_ns = TLOAD(wait_ns);
+    out->hold_ns = TLOAD(hold_ns);
+    gil__hist_summary(&ts->wait_hist, &out->wait);
+    gil__hist_summary(&ts->hold_hist, &out->hold);
+    return 0;
+}
+
+static int reset_tstate(const gil_tstate_t *ts, void *arg)
+{
+    (void)arg;
+    gil__hist_reset(&((gil_tstate_t *)ts)->wait_hist);
+    gil__hist_reset(&((gil_tstate_t *)ts)->hold_hist);
+    return 0;
+}
+
+int gil_stats_reset(gil_t *gil)
+{
+    if (gil == NULL)
+        return GIL__MISUSE(GIL_EINVAL);
+    gil__hist_reset(&gil->wait_hist);
+    gil__hist_reset(&gil->hold_hist);
+    gil__hist_reset(&gil->drop_hist);
+    return gil_foreach_tstate(gil, reset_tstate, NULL);
+}
