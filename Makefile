@@ -88,7 +88,7 @@ $(BUILD)/libgil.so: $(LIB_OBJS)
 $(LIB_OBJS): | deps-lib
 
 $(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) tests/helpers.h $(BUILD)/libgil.a | $(BUILD)/tests deps-test
-	$(CC) $(CFLAGS_APP) -Itests -o $@ $< $(TEST_HELPERS) $(LDLIBS_APP) $(CMOCKA_LIBS)
+	$(CC) $(CFLAGS_APP) -Itests -Igil -o $@ $< $(TEST_HELPERS) $(LDLIBS_APP) $(CMOCKA_LIBS)
 
 # The C++ compile test of the public header.
 $(BUILD)/tests/cxx_header: tests/cxx_header.cc include/gil.h $(BUILD)/libgil.a | $(BUILD)/tests
@@ -98,7 +98,7 @@ $(BUILD)/tests/cxx_header: tests/cxx_header.cc include/gil.h $(BUILD)/libgil.a |
 # variants pass options.
 unit: $(TEST_BINS) $(BUILD)/tests/cxx_header $(BUILD)/libgil.so
 	@set -e; for t in $(TEST_BINS) $(BUILD)/tests/cxx_header; do \
-	    echo "== $$t"; $(TEST_ENV) GIL_TEST_LIB=$(BUILD)/libgil.so ./$$t; done
+	    echo "== $$t"; $(TEST_ENV) GIL_TEST_VARIANT=$(VARIANT) ./$$t; done
 	@tests/check_exports.sh $(BUILD)/libgil.so
 
 TSAN_ENV := TSAN_OPTIONS="die_after_fork=0 halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp"
@@ -109,7 +109,7 @@ tsan:
 asan:
 	@$(MAKE) --no-print-directory VARIANT=asan TEST_ENV='$(ASAN_ENV)' unit
 debug:
-	@$(MAKE) --no-print-directory VARIANT=debug unit
+	@$(MAKE) --no-print-directory VARIANT=debug TEST_ENV='GIL_DEBUG_NOABORT=1' unit
 
 # `make test`: the README's test command.
 test: unit examples-test bench-smoke

@@ -111,14 +111,16 @@ int gil__validate_own(const gil_tstate_t *ts, const char *fn)
 {
     if (ts == NULL || atomic_load_explicit(&((gil_tstate_t *)ts)->magic, memory_order_relaxed) != GIL__TS_ALIVE)
         return gil__misuse(fn, GIL_EINVAL);
-    if (ts->owner != gil__thread_id())
+    if (gil__owner(ts) != gil__thread_id())
         return gil__misuse(fn, GIL_EPERM);
     return 0;
 }
 
+/* Acquire: callers may read the holder's state through the word, and the
+ * holder published it with its (seq_cst) CAS.  A plain load on x86. */
 static inline uintptr_t word_load(const gil_t *gil)
 {
-    return atomic_load_explicit(&((gil_t *)gil)->word, memory_order_relaxed);
+    return atomic_load_explicit(&((gil_t *)gil)->word, memory_order_acquire);
 }
 
 static inline bool holds(const gil_t *gil, const gil_tstate_t *ts)
@@ -247,7 +249,7 @@ int gil_acquire(gil_tstate_t *ts)
     gil_t *gil = ts->gil;
     gil_tstate_t *holder = gil__word_holder(word_load(gil));
     /* Only this thread can have put one of its own states in the word. */
-    if (holder != NULL && holder->owner == ts->owner)
+    if (holder != NULL && gil__owner(holder) == gil__owner(ts))
         return GIL__MISUSE(GIL_EDEADLK);
     return take(gil, ts);
 }
@@ -341,7 +343,7 @@ int gil_held(const gil_t *gil)
     if (gil == NULL)
         return 0;
     gil_tstate_t *holder = gil__word_holder(word_load(gil));
-    return holder != NULL && holder->owner == gil__thread_id();
+    return holder != NULL && gil__owner(holder) == gil__thread_id();
 }
 
 /* ------------------------------------------------------------------------ */

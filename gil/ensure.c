@@ -86,7 +86,7 @@ int gil_ensure(gil_t *gil, gil_ensure_t *state)
         if (rec == NULL) {
             if ((rec = new_rec(gil)) == NULL)
                 return GIL_ENOMEM;
-            rec->ts = gil__word_holder(atomic_load_explicit(&gil->word, memory_order_relaxed));
+            rec->ts = gil__word_holder(atomic_load_explicit(&gil->word, memory_order_acquire));
         }
         rec->counter++;
         *state = GIL_ENSURE_LOCKED;
@@ -121,7 +121,7 @@ int gil_ensure_release(gil_t *gil, gil_ensure_t state)
     if (rec == NULL || rec->counter == 0 || !gil_held(gil))
         return GIL__MISUSE(GIL_EPERM);
     if (state == GIL_ENSURE_UNLOCKED &&
-        gil__word_holder(atomic_load_explicit(&gil->word, memory_order_relaxed)) != rec->ts)
+        gil__word_holder(atomic_load_explicit(&gil->word, memory_order_acquire)) != rec->ts)
         return GIL__MISUSE(GIL_EPERM); /* held with another state: not ours to drop */
     rec->counter--;
     bool last = rec->counter == 0;

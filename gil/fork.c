@@ -66,7 +66,7 @@ static void repair_child(gil_t *g, uintptr_t self)
     reinit_cond(&g->switch_cond);
 
     gil_tstate_t *holder = gil__word_holder(atomic_load_explicit(&g->word, memory_order_relaxed));
-    bool keep = holder != NULL && holder->owner == self;
+    bool keep = holder != NULL && gil__owner(holder) == self;
     atomic_store_explicit(&g->word, keep ? (uintptr_t)holder : 0, memory_order_relaxed);
     if (keep)
         gil__breaker_clear(holder, GIL__BREAK_DROP); /* its requester is gone */

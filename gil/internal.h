@@ -90,7 +90,11 @@ struct gil_tstate {
                                      proper lock or with acquire loads. */
     _Atomic uint32_t magic;       /* GIL__TS_ALIVE / GIL__TS_DEAD [reg] */
     gil_t *gil;                   /* [const] */
-    uintptr_t owner;              /* gil__thread_id() of the owner [const while alive] */
+    _Atomic uintptr_t owner;      /* gil__thread_id() of the owner [const while
+                                     alive]; atomic because other threads read it
+                                     through a relaxed load of the lock word (a
+                                     state that was just deleted and reused is
+                                     valid memory, see registry.c) */
     char name[32];                /* [const while alive] */
 
     /* Registry: an RCU list (see registry.c). */
@@ -123,6 +127,11 @@ struct gil_tstate {
     gil__hist_t wait_hist;
     gil__hist_t hold_hist;
 };
+
+static inline uintptr_t gil__owner(const gil_tstate_t *ts)
+{
+    return atomic_load_explicit(&((gil_tstate_t *)ts)->owner, memory_order_relaxed);
+}
 
 static inline uint32_t gil__breaker_load(const gil_tstate_t *ts)
 {
@@ -270,6 +279,7 @@ struct gil {
     _Atomic uint64_t acquisitions;
     _Atomic uint64_t contended;
     _Atomic uint64_t drop_requests;   /* [atomic] fetch_add by waiters */
+    _Atomic uint64_t requests_withheld; /* [atomic] fetch_add by waiters */
     _Atomic uint64_t forced_switches;
     _Atomic uint64_t wait_ns;
     _Atomic uint64_t hold_ns;

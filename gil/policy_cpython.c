@@ -96,10 +96,12 @@ static int cpython_wait(gil_t *gil, gil_tstate_t *ts)
         /* CPython's rule: request a drop only if the whole interval passed
          * without a switch; otherwise the new holder gets its own interval. */
         w = atomic_load_explicit(&gil->word, memory_order_relaxed);
-        if (timed_out && w != 0 &&
-            atomic_load_explicit(&gil->switch_number, memory_order_relaxed) == switches &&
-            !atomic_load_explicit(&gil->shutdown, memory_order_relaxed))
+        if (!timed_out || w == 0 || atomic_load_explicit(&gil->shutdown, memory_order_relaxed))
+            continue;
+        if (atomic_load_explicit(&gil->switch_number, memory_order_relaxed) == switches)
             gil__request_drop(gil, ts, w);
+        else
+            atomic_fetch_add_explicit(&gil->requests_withheld, 1, memory_order_relaxed);
     }
 }
 

@@ -83,7 +83,7 @@ static void init_tstate(gil_tstate_t *ts, gil_t *gil, const char *name)
 {
     __atomic_store_n(&ts->head.breaker, 0, __ATOMIC_RELAXED);
     ts->gil = gil;
-    ts->owner = gil__thread_id();
+    atomic_store_explicit(&ts->owner, gil__thread_id(), memory_order_relaxed);
     snprintf(ts->name, sizeof ts->name, "%s", name != NULL ? name : "");
     ts->prev = ts->pool_next = ts->prev_current = ts->q_next = NULL;
     ts->pending_error = 0;
@@ -169,7 +169,7 @@ static void reclaim_limbo(gil_t *gil)
  * already removed those). */
 static bool may_delete(const gil_tstate_t *ts)
 {
-    return ts->owner == gil__thread_id() || atomic_load_explicit(&ts->gil->shutdown, memory_order_acquire);
+    return gil__owner(ts) == gil__thread_id() || atomic_load_explicit(&ts->gil->shutdown, memory_order_acquire);
 }
 
 int gil_tstate_delete(gil_tstate_t *ts)
@@ -247,7 +247,7 @@ void gil__registry_after_fork_child(gil_t *gil, uintptr_t self)
          * destroy a condvar with (phantom) waiters: glibc would block. */
         memset(&ts->wake, 0, sizeof ts->wake);
         gil__cond_init(&ts->wake);
-        if (ts->owner != self) {
+        if (gil__owner(ts) != self) {
             atomic_store_explicit(&ts->magic, GIL__TS_DEAD, memory_order_relaxed);
             unlink_tstate(gil, ts);
             ts->pool_next = gil->pool;

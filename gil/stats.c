@@ -101,6 +101,7 @@ int gil_stats_get(const gil_t *gil, gil_stats_t *out)
     out->contended = LOAD(contended);
     out->drop_requests = LOAD(drop_requests);
     out->forced_switches = LOAD(forced_switches);
+    out->requests_withheld = LOAD(requests_withheld);
     out->switches = LOAD(switch_number);
     out->wait_ns = LOAD(wait_ns);
     out->hold_ns = LOAD(hold_ns);

@@ -289,10 +289,19 @@ GIL_EXTERN int gil__check_slow(gil_tstate_t *ts);
  * return value, GIL_ESHUTDOWN (the GIL is shutting down: unwind; the caller
  * still holds the GIL), GIL_EPERM (ts does not hold the GIL), GIL_EINVAL.
  * GIL: held -> held (unless a re-acquire fails with GIL_ESHUTDOWN: then not
- * held).  Memory order: none on the fast path; a switch is acquire/release. */
+ * held).  Memory order: none on the fast path; a switch is acquire/release.
+ * The fast path does not check that ts is the caller's holding state (that
+ * would cost the check point its speed); define GIL_CHECKED before including
+ * gil.h to send every call through the validating slow path (GIL_EPERM for a
+ * state that does not hold the GIL or is another thread's). */
+#ifdef GIL_CHECKED
+#define GIL__CHECK_ALWAYS_SLOW 1
+#else
+#define GIL__CHECK_ALWAYS_SLOW 0
+#endif
 static inline int gil_check(gil_tstate_t *ts)
 {
-    if (GIL__UNLIKELY(ts == NULL ||
+    if (GIL__UNLIKELY(GIL__CHECK_ALWAYS_SLOW || ts == NULL ||
                       __atomic_load_n(&((struct gil__tstate_head *)(void *)ts)->breaker,
                                       __ATOMIC_RELAXED) != 0))
         return gil__check_slow(ts);
@@ -346,6 +355,10 @@ typedef struct gil_stats {
     uint64_t contended;       /* acquisitions that had to wait */
     uint64_t drop_requests;   /* drop requests made by waiters */
     uint64_t forced_switches; /* releases caused by a drop request */
+    uint64_t requests_withheld; /* waits that timed out with the GIL held but
+                                   made no drop request because the holder
+                                   changed during the interval (CPython's
+                                   switch_number rule) */
     uint64_t switches;        /* the holder changed (CPython's switch_number) */
     uint64_t wait_ns;         /* total time waited by contended acquisitions */
     uint64_t hold_ns;         /* total timed hold time (see gil_timing_t) */

@@ -1,0 +1,65 @@
+/*
+ * helpers.h - shared by the cmocka tests.
+ *
+ * Tests never assert on wall-clock time.  Deadlines exist only as a hang
+ * detector: hang_guard() arms an alarm that aborts the process with a message
+ * naming the test, so a deadlock fails loudly instead of stalling CI.
+ * Assertions inside worker threads use CHECK(), which records the failure;
+ * the test's main thread asserts that no CHECK failed (cmocka's assertions
+ * may only run in the test's own thread).
+ */
+#ifndef GIL_TEST_HELPERS_H
+#define GIL_TEST_HELPERS_H
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "gil.h"
+
+/* Divide iteration counts by GIL_TEST_SCALE (sanitizer builds set 10). */
+long scaled(long n);
+
+/* Abort with a message if the calling test has not disarmed within seconds
+ * (multiplied by GIL_TEST_SCALE).  hang_guard(0) disarms. */
+void hang_guard(const char *test, unsigned seconds);
+
+/* Failures recorded from any thread. */
+extern _Atomic int check_failures;
+void check_fail(const char *file, int line, const char *expr);
+#define CHECK(e) ((e) ? (void)0 : check_fail(__FILE__, __LINE__, #e))
+#define CHECK_EQ(a, b) CHECK((a) == (b))
+/* In the test thread: fail the test if any CHECK failed. */
+#define ASSERT_NO_CHECK_FAILURES() assert_int_equal(atomic_load(&check_failures), 0)
+
+pthread_t spawn(void *(*fn)(void *), void *arg);
+void join(pthread_t t);
+
+/* Poll pred(arg) until it is true (yielding the CPU); the hang guard bounds
+ * the wait. */
+void wait_until(int (*pred)(void *), void *arg);
+/* Sleep a little (lets other threads run; never used to order events). */
+void nap_us(unsigned us);
+
+/* A GIL with the given interval and default policy (GIL_TEST_POLICY env
+ * selects another policy by name, so the whole suite runs per policy). */
+gil_t *make_gil(unsigned long interval_us);
+/* The policy chosen by GIL_TEST_POLICY (default cpython). */
+gil_policy_t test_policy(void);
+
+/* An ordered event log shared by threads (its own mutex). */
+typedef struct event_log {
+    pthread_mutex_t mu;
+    int n;
+    char ev[256][24];
+} event_log_t;
+void log_init(event_log_t *log);
+void log_add(event_log_t *log, const char *fmt, ...);
+/* Index of the first event equal to s, or -1. */
+int log_find(event_log_t *log, const char *s);
+
+#endif

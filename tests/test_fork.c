@@ -1,0 +1,143 @@
+/*
+ * test_fork.c - fork while other threads hold or wait for the GIL.
+ *
+ * The child must not deadlock: it acquires, starts a thread that acquires,
+ * and exits 0.  Repeated many times, because a fork can land anywhere in
+ * another thread's critical section.
+ */
+#include "helpers.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct busy {
+    gil_t *gil;
+    _Atomic int stop;
+    _Atomic long rounds;
+} busy_t;
+
+/* Hammers the GIL: holds it across check points, lets go around "I/O". */
+static void *busy_thread(void *arg)
+{
+    busy_t *b = arg;
+    gil_tstate_t *ts;
+    CHECK_EQ(gil_tstate_new(b->gil, "busy", &ts), 0);
+    CHECK_EQ(gil_acquire(ts), 0);
+    while (!atomic_load(&b->stop)) {
+        for (int i = 0; i < 1000; i++)
+            CHECK_EQ(gil_check(ts), 0);
+        GIL_BEGIN_ALLOW_THREADS
+        atomic_fetch_add(&b->rounds, 1);
+        GIL_END_ALLOW_THREADS
+    }
+    CHECK_EQ(gil_release(ts), 0);
+    CHECK_EQ(gil_tstate_delete(ts), 0);
+    return NULL;
+}
+
+static void *child_thread(void *arg)
+{
+    gil_t *gil = arg;
+    gil_tstate_t *ts;
+    if (gil_tstate_new(gil, "child-thread", &ts) != 0 || gil_acquire(ts) != 0)
+        _exit(10);
+    if (gil_check(ts) != 0 || gil_release(ts) != 0 || gil_tstate_delete(ts) != 0)
+        _exit(11);
+    return NULL;
+}
+
+static int count_states(const gil_tstate_t *ts, void *arg)
+{
+    (void)ts;
+    (*(int *)arg)++;
+    return 0;
+}
+
+/* Runs in the child.  main_ts: the forking thread's state (it may hold). */
+static void child_body(gil_t *gil, gil_tstate_t *main_ts, int parent_held)
+{
+    if (gil_held(gil) != parent_held)
+        _exit(2);
+    int n = 0;
+    gil_foreach_tstate(gil, count_states, &n);
+    if (n != 1)
+        _exit(3); /* only the forking thread's state is left */
+    if (!parent_held && gil_acquire(main_ts) != 0)
+        _exit(4);
+    if (gil_check(main_ts) != 0)
+        _exit(5);
+    if (gil_release(main_ts) != 0)
+        _exit(6);
+    /* ThreadSanitizer cannot follow threads created in the child of a
+     * multithreaded process ("dup thread id"); there the child only uses
+     * the GIL from its one thread. */
+    const char *variant = getenv("GIL_TEST_VARIANT");
+    if (variant == NULL || strcmp(variant, "tsan") != 0) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, child_thread, gil) != 0 || pthread_join(t, NULL) != 0)
+            _exit(7);
+    }
+    gil_tstate_t *fresh;
+    if (gil_tstate_new(gil, "fresh", &fresh) != 0 || gil_acquire(fresh) != 0 || gil_release(fresh) != 0)
+        _exit(8);
+    if (gil_tstate_delete(fresh) != 0 || gil_tstate_delete(main_ts) != 0 || gil_destroy(gil) != 0)
+        _exit(9);
+    _exit(0);
+}
+
+static void fork_many(int main_holds)
+{
+    hang_guard(__func__, 300);
+    busy_t b = {.gil = make_gil(200)};
+    gil_tstate_t *ts;
+    assert_int_equal(gil_tstate_new(b.gil, "main", &ts), 0);
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        t[i] = spawn(busy_thread, &b);
+    long forks = scaled(100) < 20 ? 20 : scaled(100);
+    for (long i = 0; i < forks; i++) {
+        if (main_holds)
+            assert_int_equal(gil_acquire(ts), 0); /* others now wait */
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+            child_body(b.gil, ts, main_holds);
+        if (main_holds)
+            assert_int_equal(gil_release(ts), 0);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            fail_msg("child %ld exited with status %d", i, status);
+    }
+    atomic_store(&b.stop, 1);
+    for (int i = 0; i < 3; i++)
+        join(t[i]);
+    ASSERT_NO_CHECK_FAILURES();
+    assert_true(atomic_load(&b.rounds) > 0);
+    assert_int_equal(gil_tstate_delete(ts), 0);
+    assert_int_equal(gil_destroy(b.gil), 0);
+    hang_guard(NULL, 0);
+}
+
+static void test_fork_while_other_threads_hold_and_wait(void **state)
+{
+    (void)state;
+    fork_many(0);
+}
+
+static void test_fork_while_holding(void **state)
+{
+    (void)state;
+    fork_many(1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fork_while_other_threads_hold_and_wait),
+        cmocka_unit_test(test_fork_while_holding),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,135 @@
+/*
+ * test_registry.c - thread states, names, and gil_foreach_tstate from a
+ * monitor thread while other threads create and delete states (RCU).
+ */
+#include "helpers.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define CHURNERS 8
+
+typedef struct churn {
+    gil_t *gil;
+    long per_thread;
+    _Atomic int done;
+    long walks, seen, bad_names;
+} churn_t;
+
+static void *churner(void *arg)
+{
+    churn_t *c = arg;
+    for (long i = 0; i < c->per_thread; i++) {
+        gil_tstate_t *ts;
+        CHECK_EQ(gil_tstate_new(c->gil, "worker", &ts), 0);
+        if (i % 64 == 0) { /* sometimes use it, too */
+            CHECK_EQ(gil_acquire(ts), 0);
+            CHECK_EQ(gil_release(ts), 0);
+        }
+        CHECK_EQ(gil_tstate_delete(ts), 0);
+    }
+    atomic_fetch_add(&c->done, 1);
+    return NULL;
+}
+
+static int inspect(const gil_tstate_t *ts, void *arg)
+{
+    churn_t *c = arg;
+    const char *name = gil_tstate_name(ts);
+    if (strcmp(name, "worker") != 0 && strcmp(name, "main") != 0)
+        c->bad_names++;
+    if (gil_tstate_gil(ts) != c->gil)
+        c->bad_names++;
+    gil_tstate_stats_t st;
+    (void)gil_tstate_stats_get(ts, &st); /* may say EINVAL if just deleted */
+    c->seen++;
+    return 0;
+}
+
+static void *monitor(void *arg)
+{
+    churn_t *c = arg;
+    while (atomic_load(&c->done) < CHURNERS) {
+        CHECK_EQ(gil_foreach_tstate(c->gil, inspect, c), 0);
+        c->walks++;
+    }
+    return NULL;
+}
+
+static void test_registry_foreach_during_churn(void **state)
+{
+    (void)state;
+    hang_guard(__func__, 300);
+    churn_t c;
+    memset(&c, 0, sizeof c);
+    c.gil = make_gil(5000);
+    c.per_thread = scaled(100000) / CHURNERS;
+    gil_tstate_t *main_ts;
+    assert_int_equal(gil_tstate_new(c.gil, "main", &main_ts), 0);
+    pthread_t mon = spawn(monitor, &c), t[CHURNERS];
+    for (int i = 0; i < CHURNERS; i++)
+        t[i] = spawn(churner, &c);
+    for (int i = 0; i < CHURNERS; i++)
+        join(t[i]);
+    join(mon);
+    ASSERT_NO_CHECK_FAILURES();
+    assert_int_equal(c.bad_names, 0);
+    assert_true(c.walks > 0);
+    assert_true(c.seen >= c.walks); /* main is always there */
+    int n = 0;
+    assert_int_equal(gil_foreach_tstate(c.gil, inspect, &c), 0);
+    (void)n;
+    assert_int_equal(gil_tstate_delete(main_ts), 0);
+    assert_int_equal(gil_destroy(c.gil), 0);
+    hang_guard(NULL, 0);
+}
+
+static int collect_names(const gil_tstate_t *ts, void *arg)
+{
+    char *buf = arg;
+    strcat(buf, gil_tstate_name(ts));
+    strcat(buf, ",");
+    return 0;
+}
+
+static int stop_at_b(const gil_tstate_t *ts, void *arg)
+{
+    (*(int *)arg)++;
+    return strcmp(gil_tstate_name(ts), "b") == 0 ? 77 : 0;
+}
+
+static void test_registry_names_and_order(void **state)
+{
+    (void)state;
+    gil_t *gil = make_gil(5000);
+    gil_tstate_t *a, *b, *c, *unnamed;
+    assert_int_equal(gil_tstate_new(gil, "a", &a), 0);
+    assert_int_equal(gil_tstate_new(gil, "b", &b), 0);
+    assert_int_equal(gil_tstate_new(gil, "a-very-long-thread-name-that-is-truncated-here", &c), 0);
+    assert_int_equal(gil_tstate_new(gil, NULL, &unnamed), 0);
+    assert_string_equal(gil_tstate_name(c), "a-very-long-thread-name-that-is");
+    assert_string_equal(gil_tstate_name(unnamed), "");
+    char names[256] = "";
+    assert_int_equal(gil_foreach_tstate(gil, collect_names, names), 0);
+    assert_string_equal(names, ",a-very-long-thread-name-that-is,b,a,"); /* newest first */
+    int visited = 0;
+    assert_int_equal(gil_foreach_tstate(gil, stop_at_b, &visited), 77);
+    assert_int_equal(visited, 3);
+    assert_int_equal(gil_tstate_delete(b), 0);
+    names[0] = '\0';
+    assert_int_equal(gil_foreach_tstate(gil, collect_names, names), 0);
+    assert_string_equal(names, ",a-very-long-thread-name-that-is,a,");
+    assert_int_equal(gil_tstate_delete(a), 0);
+    assert_int_equal(gil_tstate_delete(c), 0);
+    assert_int_equal(gil_tstate_delete(unnamed), 0);
+    assert_int_equal(gil_destroy(gil), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_registry_foreach_during_churn),
+        cmocka_unit_test(test_registry_names_and_order),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,166 @@
+/*
+ * test_shutdown.c - gil_shutdown wakes every waiter with GIL_ESHUTDOWN and
+ * everything can be torn down.
+ */
+#include "helpers.h"
+
+#include <string.h>
+
+#define WAITERS 3
+
+typedef struct sd {
+    gil_t *gil;
+    gil_tstate_t *ts[WAITERS];
+    int rc[WAITERS];
+    int ensure_rc;
+    _Atomic int created;
+} sd_t;
+
+typedef struct sd_arg {
+    sd_t *s;
+    int i;
+} sd_arg_t;
+
+static void *blocked_acquirer(void *arg)
+{
+    sd_arg_t *a = arg;
+    CHECK_EQ(gil_tstate_new(a->s->gil, "blocked", &a->s->ts[a->i]), 0);
+    atomic_fetch_add(&a->s->created, 1);
+    a->s->rc[a->i] = gil_acquire(a->s->ts[a->i]);
+    return NULL;
+}
+
+static void *blocked_ensure(void *arg)
+{
+    sd_t *s = arg;
+    gil_ensure_t st;
+    s->ensure_rc = gil_ensure(s->gil, &st);
+    return NULL;
+}
+
+static int all_waiting(void *arg)
+{
+    gil_stats_t st;
+    gil_stats_get(((sd_t *)arg)->gil, &st);
+    return st.waiting_now == WAITERS + 1;
+}
+
+static int count_states(const gil_tstate_t *ts, void *arg)
+{
+    (void)ts;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void test_shutdown_wakes_every_waiter(void **state)
+{
+    (void)state;
+    hang_guard(__func__, 60);
+    sd_t s;
+    memset(&s, 0, sizeof s);
+    s.gil = make_gil(1000);
+    gil_tstate_t *main_ts;
+    assert_int_equal(gil_tstate_new(s.gil, "main", &main_ts), 0);
+    assert_int_equal(gil_acquire(main_ts), 0);
+    sd_arg_t args[WAITERS];
+    pthread_t t[WAITERS + 1];
+    for (int i = 0; i < WAITERS; i++) {
+        args[i] = (sd_arg_t){&s, i};
+        t[i] = spawn(blocked_acquirer, &args[i]);
+    }
+    t[WAITERS] = spawn(blocked_ensure, &s);
+    wait_until(all_waiting, &s);
+
+    assert_int_equal(gil_shutdown(s.gil), 0);
+    assert_int_equal(gil_shutdown(s.gil), 0); /* idempotent */
+    for (int i = 0; i <= WAITERS; i++)
+        join(t[i]);
+    ASSERT_NO_CHECK_FAILURES();
+    for (int i = 0; i < WAITERS; i++)
+        assert_int_equal(s.rc[i], GIL_ESHUTDOWN);
+    assert_int_equal(s.ensure_rc, GIL_ESHUTDOWN);
+
+    /* The holder unwinds: every check point says so, then it releases. */
+    assert_int_equal(gil_check(main_ts), GIL_ESHUTDOWN);
+    assert_int_equal(gil_check(main_ts), GIL_ESHUTDOWN);
+    assert_true(gil_held(s.gil));
+    assert_int_equal(gil_release(main_ts), 0);
+    /* Later calls fail promptly. */
+    assert_int_equal(gil_acquire(main_ts), GIL_ESHUTDOWN);
+    assert_int_equal(gil_restore(main_ts), GIL_ESHUTDOWN);
+    assert_false(gil_held(s.gil));
+    gil_tstate_t *late;
+    assert_int_equal(gil_tstate_new(s.gil, "late", &late), GIL_ESHUTDOWN);
+    gil_ensure_t es;
+    assert_int_equal(gil_ensure(s.gil, &es), GIL_ESHUTDOWN);
+
+    /* Teardown: the main thread may delete the states of threads that were
+     * blocked (they have returned), then destroy. */
+    assert_int_equal(gil_destroy(s.gil), GIL_EBUSY);
+    for (int i = 0; i < WAITERS; i++)
+        assert_int_equal(gil_tstate_delete(s.ts[i]), 0);
+    assert_int_equal(gil_tstate_delete(main_ts), 0);
+    int n = 0;
+    assert_int_equal(gil_foreach_tstate(s.gil, count_states, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(gil_destroy(s.gil), 0);
+    hang_guard(NULL, 0);
+}
+
+/* A holder that ignores the drop request and then releases voluntarily waits
+ * for the switch (FORCE_SWITCHING); shutdown must free it too if the waiter
+ * goes away instead of taking the GIL. */
+typedef struct fs {
+    gil_t *gil;
+    int rc;
+} fs_t;
+
+static void *impatient_waiter(void *arg)
+{
+    fs_t *f = arg;
+    gil_tstate_t *ts;
+    CHECK_EQ(gil_tstate_new(f->gil, "waiter", &ts), 0);
+    f->rc = gil_acquire(ts);
+    if (f->rc == 0)
+        CHECK_EQ(gil_release(ts), 0);
+    CHECK_EQ(gil_tstate_delete(ts), 0);
+    return NULL;
+}
+
+static int drop_requested(void *arg)
+{
+    gil_stats_t st;
+    gil_stats_get(((fs_t *)arg)->gil, &st);
+    return st.drop_requests >= 1;
+}
+
+static void test_shutdown_during_forced_switch(void **state)
+{
+    (void)state;
+    hang_guard(__func__, 60);
+    fs_t f = {.gil = make_gil(500)};
+    gil_tstate_t *ts;
+    assert_int_equal(gil_tstate_new(f.gil, "holder", &ts), 0);
+    assert_int_equal(gil_acquire(ts), 0);
+    pthread_t t = spawn(impatient_waiter, &f);
+    wait_until(drop_requested, &f); /* the request is pending on us */
+    assert_int_equal(gil_shutdown(f.gil), 0);
+    join(t); /* it left with GIL_ESHUTDOWN without taking the GIL */
+    assert_int_equal(f.rc, GIL_ESHUTDOWN);
+    /* Releasing with the request pending must not wait for a switch that
+     * will never come. */
+    assert_int_equal(gil_release(ts), 0);
+    ASSERT_NO_CHECK_FAILURES();
+    assert_int_equal(gil_tstate_delete(ts), 0);
+    assert_int_equal(gil_destroy(f.gil), 0);
+    hang_guard(NULL, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shutdown_wakes_every_waiter),
+        cmocka_unit_test(test_shutdown_during_forced_switch),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
