@@ -377,6 +377,8 @@ static int run_pending(gil_t *gil, gil_tstate_t *ts)
     return gil__pending_run(gil, ts);
 }
 
+const uint32_t gil__null_breaker = ~0u;
+
 int gil__check_slow(gil_tstate_t *ts)
 {
     int rc = gil__validate_own(ts, "gil_check");

@@ -299,11 +299,16 @@ GIL_EXTERN int gil__check_slow(gil_tstate_t *ts);
 #else
 #define GIL__CHECK_ALWAYS_SLOW 0
 #endif
+/* Not API: a breaker that is never 0, read instead of a NULL state's, so
+ * that gil_check(NULL) reaches the slow path (GIL_EINVAL) without a second
+ * branch in the caller's loop: the select below is loop-invariant. */
+GIL_EXTERN extern const uint32_t gil__null_breaker;
+
 static inline int gil_check(gil_tstate_t *ts)
 {
-    if (GIL__UNLIKELY(GIL__CHECK_ALWAYS_SLOW || ts == NULL ||
-                      __atomic_load_n(&((struct gil__tstate_head *)(void *)ts)->breaker,
-                                      __ATOMIC_RELAXED) != 0))
+    const uint32_t *breaker =
+        ts != NULL ? &((struct gil__tstate_head *)(void *)ts)->breaker : &gil__null_breaker;
+    if (GIL__UNLIKELY(GIL__CHECK_ALWAYS_SLOW || __atomic_load_n(breaker, __ATOMIC_RELAXED) != 0))
         return gil__check_slow(ts);
     return 0;
 }
