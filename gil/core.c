@@ -182,7 +182,7 @@ static void record_wait(gil_t *gil, gil_tstate_t *ts, uint64_t waited)
 GIL__NOINLINE static int acquired_slow(gil_t *gil, gil_tstate_t *ts, uint32_t flags, uint64_t wait_t0)
 {
     if (flags & GIL__F_SHUTDOWN) {
-        gil__drop(gil, ts, GIL__REASON_FINAL);
+        gil__drop(gil, ts, GIL_REASON_FINAL);
         return GIL_ESHUTDOWN;
     }
     uint64_t now = 0;
@@ -192,10 +192,16 @@ GIL__NOINLINE static int acquired_slow(gil_t *gil, gil_tstate_t *ts, uint32_t fl
     }
     if (atomic_load_explicit(&gil->last_holder, memory_order_relaxed) != ts)
         gil__set_holder_changed(gil, ts);
-    if (wait_t0 != 0 || (flags & (GIL__F_WAITERS | GIL__F_TIMING)))
-        atomic_store_explicit(&gil->hold_t0, now ? now : gil__now_ns(), memory_order_relaxed);
-    else
+    if (wait_t0 != 0 || (flags & (GIL__F_WAITERS | GIL__F_TIMING | GIL__F_OBSERVE))) {
+        if (now == 0)
+            now = gil__now_ns();
+        atomic_store_explicit(&gil->hold_t0, now, memory_order_relaxed);
+    } else {
         atomic_store_explicit(&gil->hold_t0, 0, memory_order_relaxed);
+    }
+    if (flags & GIL__F_OBSERVE)
+        gil__emit(gil, GIL_EVENT_ACQUIRED, ts, NULL, now, wait_t0 != 0 && now > wait_t0 ? now - wait_t0 : 0,
+                  GIL_REASON_RELEASE);
     if (flags & GIL__F_PENDING) {
         int rc = gil__pending_run(gil, ts);
         if (rc != 0) {
@@ -233,6 +239,8 @@ static int take(gil_t *gil, gil_tstate_t *ts)
     if (atomic_load_explicit(&gil->shutdown, memory_order_acquire))
         return GIL_ESHUTDOWN;
     uint64_t t0 = gil__now_ns();
+    if (gil__observed(gil))
+        gil__emit(gil, GIL_EVENT_WAIT, ts, gil__word_holder(word_load(gil)), t0, 0, GIL_REASON_RELEASE);
     atomic_store_explicit(&ts->waiting, 1, memory_order_relaxed);
     int rc = gil->policy->take(gil, ts);
     atomic_store_explicit(&ts->waiting, 0, memory_order_release);
@@ -269,10 +277,12 @@ int gil_restore(gil_tstate_t *ts)
 
 /* Time the hold and consume a pending drop request.  Returns true when the
  * release must force a switch. */
-GIL__NOINLINE static bool release_slow_bookkeeping(gil_t *gil, gil_tstate_t *ts, gil__reason_t why,
+GIL__NOINLINE static bool release_slow_bookkeeping(gil_t *gil, gil_tstate_t *ts, gil_reason_t why,
                                                    uint64_t t0)
 {
     uint64_t now = gil__now_ns();
+    if (gil__observed(gil))
+        gil__emit(gil, GIL_EVENT_RELEASED, ts, NULL, now, t0 != 0 && now > t0 ? now - t0 : 0, why);
     if (t0 != 0) {
         uint64_t held = now > t0 ? now - t0 : 0;
         gil__counter_add(&gil->hold_ns, held);
@@ -286,19 +296,19 @@ GIL__NOINLINE static bool release_slow_bookkeeping(gil_t *gil, gil_tstate_t *ts,
         return false;
     uint32_t old = gil__breaker_clear(ts, GIL__BREAK_DROP);
     /* A request counts only if a waiter is registered (see stale requests). */
-    if (!(old & GIL__BREAK_DROP) || why == GIL__REASON_FINAL || !(word_load(gil) & GIL__W))
+    if (!(old & GIL__BREAK_DROP) || why == GIL_REASON_FINAL || !(word_load(gil) & GIL__W))
         return false;
     uint64_t asked = atomic_load_explicit(&gil->drop_t0, memory_order_relaxed);
     if (asked != 0 && asked <= now)
         gil__hist_record(&gil->drop_hist, now - asked);
-    if (why == GIL__REASON_DROP) {
+    if (why == GIL_REASON_DROP) {
         gil__counter_add(&gil->forced_switches, 1);
         gil__counter_add(&ts->forced_switches, 1);
     }
     return true;
 }
 
-int gil__drop(gil_t *gil, gil_tstate_t *ts, gil__reason_t why)
+int gil__drop(gil_t *gil, gil_tstate_t *ts, gil_reason_t why)
 {
     current_pop(ts);
     bool force = false;
@@ -321,7 +331,7 @@ int gil_release(gil_tstate_t *ts)
         return rc;
     if (!holds(ts->gil, ts))
         return GIL__MISUSE(GIL_EPERM);
-    return gil__drop(ts->gil, ts, GIL__REASON_RELEASE);
+    return gil__drop(ts->gil, ts, GIL_REASON_RELEASE);
 }
 
 gil_tstate_t *gil_save(void)
@@ -329,7 +339,7 @@ gil_tstate_t *gil_save(void)
     gil_tstate_t *ts = gil__tls_current;
     if (ts == NULL)
         return NULL;
-    gil__drop(ts->gil, ts, GIL__REASON_SAVE);
+    gil__drop(ts->gil, ts, GIL_REASON_SAVE);
     return ts;
 }
 
@@ -356,7 +366,7 @@ static int honour_drop_request(gil_t *gil, gil_tstate_t *ts)
         gil__breaker_clear(ts, GIL__BREAK_DROP);
         return 0;
     }
-    gil__drop(gil, ts, GIL__REASON_DROP);
+    gil__drop(gil, ts, GIL_REASON_DROP);
     return take(gil, ts);
 }
 
@@ -435,7 +445,7 @@ bool gil__yield_release_bookkeeping(gil_t *gil, gil_tstate_t *ts)
 {
     current_pop(ts);
     uint64_t t0 = atomic_load_explicit(&gil->hold_t0, memory_order_relaxed);
-    return release_slow_bookkeeping(gil, ts, GIL__REASON_YIELD, t0);
+    return release_slow_bookkeeping(gil, ts, GIL_REASON_YIELD, t0);
 }
 
 int gil__yield_acquired(gil_t *gil, gil_tstate_t *ts, uint64_t wait_t0)

@@ -33,7 +33,7 @@ static void on_thread_exit(void *unused)
     while (tls_recs != NULL) {
         ensure_rec_t *rec = tls_recs;
         if (gil__word_holder(atomic_load_explicit(&rec->gil->word, memory_order_acquire)) == rec->ts)
-            gil__drop(rec->gil, rec->ts, GIL__REASON_FINAL);
+            gil__drop(rec->gil, rec->ts, GIL_REASON_FINAL);
         free_rec(rec);
     }
 }
@@ -126,7 +126,7 @@ int gil_ensure_release(gil_t *gil, gil_ensure_t state)
     rec->counter--;
     bool last = rec->counter == 0;
     if (state == GIL_ENSURE_UNLOCKED)
-        gil__drop(gil, rec->ts, last && rec->auto_created ? GIL__REASON_FINAL : GIL__REASON_RELEASE);
+        gil__drop(gil, rec->ts, last && rec->auto_created ? GIL_REASON_FINAL : GIL_REASON_RELEASE);
     if (last)
         free_rec(rec);
     return 0;

@@ -11,8 +11,8 @@
  *            them do not exist), then repair the state: the forking thread
  *            keeps the GIL if it held it, every other thread's state is
  *            deleted, no one waits, no forced switch is pending.
- * Lock order (also in the rest of the library): the list lock, reg_mu, mu,
- * switch_mu.
+ * Lock order (also in the rest of the library): the list lock, obs_mu,
+ * reg_mu, mu, switch_mu.
  */
 #include "internal.h"
 
@@ -27,6 +27,7 @@ static void prepare(void)
 {
     gil__mutex_lock(&all_mu);
     for (gil_t *g = all_gils; g != NULL; g = g->all_next) {
+        gil__mutex_lock(&g->obs_mu);
         gil__mutex_lock(&g->reg_mu);
         gil__mutex_lock(&g->mu);
         gil__mutex_lock(&g->switch_mu);
@@ -41,6 +42,7 @@ static void parent(void)
         gil__mutex_unlock(&g->switch_mu);
         gil__mutex_unlock(&g->mu);
         gil__mutex_unlock(&g->reg_mu);
+        gil__mutex_unlock(&g->obs_mu);
     }
     gil__mutex_unlock(&all_mu);
 }
@@ -62,6 +64,7 @@ static void repair_child(gil_t *g, uintptr_t self)
     reinit_mutex(&g->reg_mu);
     reinit_mutex(&g->mu);
     reinit_mutex(&g->switch_mu);
+    reinit_mutex(&g->obs_mu);
     reinit_cond(&g->cond);
     reinit_cond(&g->switch_cond);
 

@@ -69,17 +69,6 @@ static inline void gil__counter_add(_Atomic uint64_t *c, uint64_t n)
 #define GIL__TS_ALIVE 0x67696c74u /* "gilt" */
 #define GIL__TS_DEAD 0x64656164u  /* "dead" */
 
-/* Why a GIL is released (stats now, event hooks later). */
-typedef enum {
-    GIL__REASON_RELEASE = 0, /* gil_release */
-    GIL__REASON_SAVE,        /* gil_save / GIL_BEGIN_ALLOW_THREADS */
-    GIL__REASON_DROP,        /* honouring a drop request in gil_check */
-    GIL__REASON_YIELD,       /* gil_yield */
-    GIL__REASON_POLICY,      /* a policy's own release (LEGACY ticks) */
-    GIL__REASON_FINAL        /* the state is done with the GIL (ensure's last
-                                release, undoing an acquire at shutdown):
-                                no FORCE_SWITCHING */
-} gil__reason_t;
 
 struct gil_tstate {
     struct gil__tstate_head head; /* must be first: gil_check reads it.
@@ -190,7 +179,7 @@ typedef struct gil__policy_ops {
     /* Release ts's hold.  The fast path (no waiter, no request) was already
      * tried by the caller.  force: a drop request was pending (CPython's
      * FORCE_SWITCHING applies). */
-    void (*drop)(gil_t *gil, gil_tstate_t *ts, gil__reason_t why, bool force);
+    void (*drop)(gil_t *gil, gil_tstate_t *ts, gil_reason_t why, bool force);
     /* gil_yield with waiters present: give the GIL to another thread and get
      * it back after it.  Returns 0 or GIL_ESHUTDOWN (not held then). */
     int (*yield)(gil_t *gil, gil_tstate_t *ts);
@@ -228,6 +217,7 @@ static inline gil_tstate_t *gil__word_holder(uintptr_t w)
 #define GIL__F_WAITERS 0x2u   /* threads wait: time the holds */
 #define GIL__F_TIMING 0x4u    /* GIL_TIMING_ALWAYS */
 #define GIL__F_SHUTDOWN 0x8u  /* gil_shutdown called */
+#define GIL__F_OBSERVE 0x10u  /* hooks or a trace: emit events (observe.c) */
 
 struct gil {
     /* The lock word, alone on its cache line: every acquire and release CASes
@@ -290,13 +280,20 @@ struct gil {
     gil__hist_t hold_hist;
     gil__hist_t drop_hist;
 
+    /* Observers (observe.c). */
+    pthread_mutex_t obs_mu;           /* serialises hook add/remove */
+    _Atomic(struct gil__hooks *) hooks; /* immutable array, replaced whole;
+                                         read inside an RCU read-side section */
+    uint64_t next_hook_id;            /* [obs_mu] */
+    int obs_rcu_sync;                 /* address for the TSan RCU annotations */
+
     /* Every GIL of the process, for fork handling (fork.c). */
     gil_t *all_next;                  /* guarded by fork.c's list mutex */
 };
 
 /* core.c */
 void gil__acquired_slow(gil_t *gil, gil_tstate_t *ts, uint64_t wait_t0);
-int gil__drop(gil_t *gil, gil_tstate_t *ts, gil__reason_t why);
+int gil__drop(gil_t *gil, gil_tstate_t *ts, gil_reason_t why);
 int gil__validate_own(const gil_tstate_t *ts, const char *fn);
 /* For a policy's yield: the release bookkeeping (returns "a drop request was
  * pending") and the acquire bookkeeping around its own handover. */
@@ -324,6 +321,18 @@ int gil__registry_init(gil_t *gil);
 void gil__registry_fini(gil_t *gil);
 void gil__registry_set_breaker_all(gil_t *gil, uint32_t bits);
 void gil__registry_after_fork_child(gil_t *gil, uintptr_t self);
+
+/* observe.c: events for hooks (and traces).  Call only when
+ * gil->flags has GIL__F_OBSERVE; never with an internal mutex held. */
+void gil__emit(gil_t *gil, gil_event_type_t type, const gil_tstate_t *ts,
+               const gil_tstate_t *other, uint64_t time_ns, uint64_t duration_ns,
+               gil_reason_t reason);
+static inline bool gil__observed(const gil_t *gil)
+{
+    return atomic_load_explicit(&((gil_t *)gil)->flags, memory_order_relaxed) & GIL__F_OBSERVE;
+}
+void gil__observe_init(gil_t *gil);
+void gil__observe_fini(gil_t *gil);
 
 /* fork.c */
 void gil__fork_register(gil_t *gil);

@@ -74,8 +74,10 @@ int gil_create(gil_t **out, const gil_config_t *cfg)
         return GIL_ENOMEM;
     }
     init_sync(gil);
+    gil__observe_init(gil);
     if (gil__registry_init(gil) != 0 || (gil->policy->init != NULL && gil->policy->init(gil) != 0)) {
         gil__registry_fini(gil);
+        gil__observe_fini(gil);
         destroy_sync(gil);
         gil__pending_fini(&gil->pending);
         free(gil);
@@ -99,6 +101,7 @@ int gil_destroy(gil_t *gil)
     if (gil->policy->fini != NULL)
         gil->policy->fini(gil);
     gil__registry_fini(gil);
+    gil__observe_fini(gil);
     destroy_sync(gil);
     gil__pending_fini(&gil->pending);
     free(gil);

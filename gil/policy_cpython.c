@@ -36,7 +36,8 @@ void gil__waiter_leave(gil_t *gil)
 }
 
 /* Ask the holder named by word w to drop.  Called with gil->mu held by a
- * waiter whose interval expired without a switch. */
+ * waiter whose interval expired without a switch; may drop and retake mu
+ * (to run hooks), so the caller must re-read the GIL's state after it. */
 void gil__request_drop(gil_t *gil, gil_tstate_t *waiter, uintptr_t w)
 {
     gil_tstate_t *holder = gil__word_holder(w);
@@ -44,10 +45,18 @@ void gil__request_drop(gil_t *gil, gil_tstate_t *waiter, uintptr_t w)
         return;
     if (gil__breaker_load(holder) & GIL__BREAK_DROP)
         return; /* already asked, not yet honoured */
-    atomic_store_explicit(&gil->drop_t0, gil__now_ns(), memory_order_relaxed);
+    uint64_t now = gil__now_ns();
+    atomic_store_explicit(&gil->drop_t0, now, memory_order_relaxed);
     gil__breaker_set(holder, GIL__BREAK_DROP);
     atomic_fetch_add_explicit(&gil->drop_requests, 1, memory_order_relaxed);
     gil__counter_add(&waiter->drop_requests, 1);
+    if (gil__observed(gil)) {
+        /* Hooks never run under an internal mutex.  Our wait loop re-reads
+         * everything after this, so letting go of mu here is safe. */
+        gil__mutex_unlock(&gil->mu);
+        gil__emit(gil, GIL_EVENT_DROP_REQUEST, waiter, holder, now, 0, GIL_REASON_RELEASE);
+        gil__mutex_lock(&gil->mu);
+    }
 }
 
 /* Try to take a free GIL.  Called with gil->mu held by a registered waiter.
@@ -143,7 +152,7 @@ uintptr_t gil__release_word_signal_one(gil_t *gil)
     return old;
 }
 
-static void cpython_drop(gil_t *gil, gil_tstate_t *ts, gil__reason_t why, bool force)
+static void cpython_drop(gil_t *gil, gil_tstate_t *ts, gil_reason_t why, bool force)
 {
     (void)why;
     uintptr_t old = gil__release_word_signal_one(gil);

@@ -127,6 +127,8 @@ int gil_tstate_new(gil_t *gil, const char *name, gil_tstate_t **out)
     gil->nstates++;
     gil__mutex_unlock(&gil->reg_mu);
     *out = ts;
+    if (gil__observed(gil))
+        gil__emit(gil, GIL_EVENT_TSTATE_NEW, ts, NULL, gil__now_ns(), 0, GIL_REASON_RELEASE);
     return 0;
 }
 
@@ -183,6 +185,8 @@ int gil_tstate_delete(gil_tstate_t *ts)
         return GIL__MISUSE(GIL_EBUSY);
     if (atomic_load_explicit(&ts->waiting, memory_order_acquire))
         return GIL__MISUSE(GIL_EBUSY); /* its thread is still blocked inside libgil */
+    if (gil__observed(gil))
+        gil__emit(gil, GIL_EVENT_TSTATE_DELETE, ts, NULL, gil__now_ns(), 0, GIL_REASON_RELEASE);
     gil__mutex_lock(&gil->reg_mu);
     if (atomic_load_explicit(&ts->magic, memory_order_relaxed) != GIL__TS_ALIVE) {
         gil__mutex_unlock(&gil->reg_mu); /* lost a race with another deleter */

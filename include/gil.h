@@ -395,6 +395,67 @@ GIL_EXTERN int gil_tstate_stats_get(const gil_tstate_t *ts, gil_tstate_stats_t *
 /* Reset the histograms (not the counters) of the GIL and its states. */
 GIL_EXTERN int gil_stats_reset(gil_t *gil);
 
+/* ------------------------------------------------------------------------ */
+/* Event hooks                                                              */
+
+/* Why the GIL was released (GIL_EVENT_RELEASED). */
+typedef enum {
+    GIL_REASON_RELEASE = 0, /* gil_release */
+    GIL_REASON_SAVE,        /* gil_save / GIL_BEGIN_ALLOW_THREADS: a blocking call */
+    GIL_REASON_DROP,        /* a check point honoured a drop request */
+    GIL_REASON_YIELD,       /* gil_yield */
+    GIL_REASON_POLICY,      /* the policy's own release (GIL_POLICY_LEGACY's ticks) */
+    GIL_REASON_FINAL        /* the state is done with the GIL (gil_ensure_release's
+                               last level, an acquire undone by shutdown) */
+} gil_reason_t;
+
+/* The reason's short name ("save"), or "unknown". */
+GIL_EXTERN const char *gil_reason_name(gil_reason_t reason);
+
+typedef enum {
+    GIL_EVENT_TSTATE_NEW = 1u << 0,    /* a state was created */
+    GIL_EVENT_WAIT = 1u << 1,          /* tstate wants the GIL and must wait;
+                                          other = the holder then (blame) */
+    GIL_EVENT_ACQUIRED = 1u << 2,      /* tstate got it; duration_ns = the wait
+                                          (0 if uncontended) */
+    GIL_EVENT_RELEASED = 1u << 3,      /* tstate let go; reason; duration_ns =
+                                          the hold if it was timed, else 0 */
+    GIL_EVENT_DROP_REQUEST = 1u << 4,  /* tstate (a waiter) asked other (the
+                                          holder) to drop */
+    GIL_EVENT_TSTATE_DELETE = 1u << 5, /* a state is being deleted */
+    GIL_EVENT_ALL = (1u << 6) - 1
+} gil_event_type_t;
+
+typedef struct gil_event {
+    gil_event_type_t type;
+    gil_t *gil;
+    const gil_tstate_t *tstate;  /* the thread the event is about */
+    const gil_tstate_t *other;   /* see the types; NULL if none */
+    uint64_t time_ns;            /* CLOCK_MONOTONIC, nanoseconds */
+    uint64_t duration_ns;        /* see the types */
+    gil_reason_t reason;         /* GIL_EVENT_RELEASED only */
+} gil_event_t;
+
+typedef void (*gil_hook_fn)(const gil_event_t *ev, void *arg);
+typedef uint64_t gil_hook_handle_t;
+
+/* Call fn(ev, arg) for every event whose type is in mask, in the thread the
+ * event happens in.  Hooks run with no internal mutex held, possibly
+ * concurrently from several threads; ACQUIRED and RELEASED run while that
+ * thread holds the GIL.  A hook must be quick and must not call libgil
+ * functions that take or release this GIL, add or remove hooks, or block;
+ * reading statistics and names is fine.  `other` may be a state that is
+ * being deleted: use it only for its name and only inside the hook.
+ * With no hook installed the cost is one predictable branch on paths that
+ * already branch on a flags word.  Returns 0 and *handle, GIL_EINVAL,
+ * GIL_ENOMEM.  GIL: any.  Threads: any. */
+GIL_EXTERN int gil_hook_add(gil_t *gil, unsigned mask, gil_hook_fn fn, void *arg,
+                            gil_hook_handle_t *handle);
+/* Remove a hook.  When it returns, the hook is not running and will not run
+ * again (an RCU grace period).  GIL_EINVAL for an unknown handle,
+ * GIL_EDEADLK if called from inside a hook.  Threads: any, not a hook. */
+GIL_EXTERN int gil_hook_remove(gil_t *gil, gil_hook_handle_t handle);
+
 #ifdef __cplusplus
 }
 #endif
