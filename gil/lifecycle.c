@@ -17,6 +17,7 @@ void gil_config_init(gil_config_t *cfg)
     cfg->pending_capacity = 256;
     cfg->timing = GIL_TIMING_CONTENDED;
     cfg->name = NULL;
+    cfg->legacy_check_interval = 100;
 }
 
 static int validate_config(const gil_config_t *cfg)
@@ -26,6 +27,8 @@ static int validate_config(const gil_config_t *cfg)
     if (cfg->timing != GIL_TIMING_CONTENDED && cfg->timing != GIL_TIMING_ALWAYS)
         return GIL_EINVAL;
     if (cfg->pending_capacity == 0 || cfg->pending_capacity > 65536)
+        return GIL_EINVAL;
+    if (cfg->legacy_check_interval == 0)
         return GIL_EINVAL;
     return 0;
 }

@@ -129,6 +129,9 @@ typedef struct gil_config {
     /* A name for this GIL (reports, traces, metrics labels); copied, at most
      * 63 bytes kept.  NULL means "gil". */
     const char *name;
+    /* GIL_POLICY_LEGACY: check points ("ticks") between forced releases
+     * (Python <= 3.1's sys.setcheckinterval).  Default 100. */
+    unsigned legacy_check_interval;
 } gil_config_t;
 
 /* The policy's short name ("cpython"), or NULL for an unknown value. */
