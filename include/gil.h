@@ -132,6 +132,18 @@ typedef struct gil_config {
     /* GIL_POLICY_LEGACY: check points ("ticks") between forced releases
      * (Python <= 3.1's sys.setcheckinterval).  Default 100. */
     unsigned legacy_check_interval;
+    /* GIL_POLICY_PRIORITY tuning (see docs/policies.md for where the
+     * defaults come from; they were measured on a 2-core machine):
+     * how long a returning I/O thread spins for a handoff before sleeping
+     * (default 10 us), how long a CPU-bound waiter spins (default 5 us; 0
+     * disables spinning), and the abuse guard: a thread loses its I/O
+     * priority after `priority_abuse_count` (default 4) consecutive
+     * allow-threads sections shorter than `priority_abuse_ns` (default
+     * 2000 ns): it did not really block. */
+    unsigned priority_spin_io_us;
+    unsigned priority_spin_cpu_us;
+    unsigned priority_abuse_ns;
+    unsigned priority_abuse_count;
 } gil_config_t;
 
 /* The policy's short name ("cpython"), or NULL for an unknown value. */
