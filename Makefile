@@ -69,36 +69,61 @@ deps-test: deps-lib
 deps-bench: deps-lib
 	@$(DEPS) $(DEPS_BENCH)
 
+# V=1 shows the full commands.
+Q := $(if $(V),,@)
+
 $(BUILD)/obj/%.o: gil/%.c $(LIB_HDRS) | $(BUILD)/obj
-	$(CC) $(CFLAGS_LIB) -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_LIB) -c $< -o $@
 
 $(BUILD)/obj $(BUILD)/tests:
 	@mkdir -p $@
 
 $(BUILD)/libgil.a: $(LIB_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/libgil.so: $(LIB_OBJS)
-	$(CC) -shared -Wl,-soname,libgil.so.$(VERSION_MAJOR) -o $(BUILD)/libgil.so.$(VERSION) $^ $(URCU_LIBS) -lpthread $(SAN_LD)
-	ln -sf libgil.so.$(VERSION) $(BUILD)/libgil.so.$(VERSION_MAJOR)
-	ln -sf libgil.so.$(VERSION) $@
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,-soname,libgil.so.$(VERSION_MAJOR) -o $(BUILD)/libgil.so.$(VERSION) $^ $(URCU_LIBS) -lpthread $(SAN_LD)
+	$(Q)ln -sf libgil.so.$(VERSION) $(BUILD)/libgil.so.$(VERSION_MAJOR)
+	$(Q)ln -sf libgil.so.$(VERSION) $@
 
 # The library objects depend on the packages being present.
 $(LIB_OBJS): | deps-lib
 
 $(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) tests/helpers.h $(BUILD)/libgil.a | $(BUILD)/tests deps-test
-	$(CC) $(CFLAGS_APP) -Itests -Igil -o $@ $< $(TEST_HELPERS) $(LDLIBS_APP) $(CMOCKA_LIBS)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS_APP) -Itests -Igil -o $@ $< $(TEST_HELPERS) $(LDLIBS_APP) $(CMOCKA_LIBS)
+
+# The timeline renderer (bench/timeline.c) is tested here, and drawn by the
+# demo that makes the pictures of docs/observability.md (`make trace-demo`).
+TIMELINE_BINS := $(BUILD)/tests/test_timeline $(BUILD)/tests/trace_demo
+$(TIMELINE_BINS): $(BUILD)/tests/%: tests/%.c bench/timeline.c bench/timeline.h $(TEST_HELPERS) tests/helpers.h $(BUILD)/libgil.a | $(BUILD)/tests deps-test
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS_APP) -Itests -Igil -Ibench -o $@ $< bench/timeline.c $(TEST_HELPERS) $(LDLIBS_APP) $(CMOCKA_LIBS)
+unit: $(BUILD)/tests/trace_demo
+
+.PHONY: trace-demo
+trace-demo: $(BUILD)/tests/trace_demo
+	./$(BUILD)/tests/trace_demo --policy cpython --json $(BUILD)/convoy-cpython.json --svg docs/img/convoy-cpython.svg
+	./$(BUILD)/tests/trace_demo --policy priority --window-ms 2 --json $(BUILD)/convoy-priority.json --svg docs/img/convoy-priority.svg
+	./$(BUILD)/tests/trace_demo --policy cpython --stall-ms 30 --watchdog 4 --window-ms 60 --json $(BUILD)/stall-cpython.json --svg docs/img/stall-cpython.svg
 
 # The C++ compile test of the public header.
 $(BUILD)/tests/cxx_header: tests/cxx_header.cc include/gil.h $(BUILD)/libgil.a | $(BUILD)/tests
-	$(CXX) -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude $(OPT) -o $@ $< $(LDLIBS_APP)
+	@$(if $(Q),echo "  CXX     $@")
+	$(Q)$(CXX) -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude $(OPT) -o $@ $< $(LDLIBS_APP)
 
-# The unit tests.  Each binary is a cmocka group; TEST_ENV lets sanitizer
-# variants pass options.
+# The unit tests.  Each binary is a cmocka group, and the whole suite runs
+# once per scheduling policy (GIL_TEST_POLICY); TEST_ENV lets sanitizer
+# variants pass options.  POLICIES=cpython runs one policy only.
+POLICIES ?= cpython legacy fifo priority
 unit: $(TEST_BINS) $(BUILD)/tests/cxx_header $(BUILD)/libgil.so
-	@set -e; for t in $(TEST_BINS) $(BUILD)/tests/cxx_header; do \
-	    echo "== $$t"; $(TEST_ENV) GIL_TEST_VARIANT=$(VARIANT) ./$$t; done
+	@set -e; for p in $(POLICIES); do for t in $(TEST_BINS); do \
+	    echo "== $$t [policy $$p]"; $(TEST_ENV) GIL_TEST_VARIANT=$(VARIANT) GIL_TEST_POLICY=$$p ./$$t; done; done
+	@./$(BUILD)/tests/cxx_header
 	@tests/check_exports.sh $(BUILD)/libgil.so
 
 TSAN_ENV := TSAN_OPTIONS="die_after_fork=0 halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp"

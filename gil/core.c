@@ -230,7 +230,7 @@ static inline int acquired(gil_t *gil, gil_tstate_t *ts, uint64_t wait_t0)
 }
 
 /* Take the GIL, ts validated and not the holder's thread. */
-static int take(gil_t *gil, gil_tstate_t *ts)
+int gil__take(gil_t *gil, gil_tstate_t *ts)
 {
     uintptr_t expected = 0;
     if (GIL__LIKELY(atomic_compare_exchange_strong_explicit(&gil->word, &expected, (uintptr_t)ts,
@@ -259,7 +259,7 @@ int gil_acquire(gil_tstate_t *ts)
     /* Only this thread can have put one of its own states in the word. */
     if (holder != NULL && gil__owner(holder) == gil__owner(ts))
         return GIL__MISUSE(GIL_EDEADLK);
-    return take(gil, ts);
+    return gil__take(gil, ts);
 }
 
 int gil_restore(gil_tstate_t *ts)
@@ -281,6 +281,8 @@ GIL__NOINLINE static bool release_slow_bookkeeping(gil_t *gil, gil_tstate_t *ts,
                                                    uint64_t t0)
 {
     uint64_t now = gil__now_ns();
+    ts->last_release_why = why;
+    ts->last_release_ns = now;
     if (gil__observed(gil))
         gil__emit(gil, GIL_EVENT_RELEASED, ts, NULL, now, t0 != 0 && now > t0 ? now - t0 : 0, why);
     if (t0 != 0) {
@@ -367,7 +369,7 @@ static int honour_drop_request(gil_t *gil, gil_tstate_t *ts)
         return 0;
     }
     gil__drop(gil, ts, GIL_REASON_DROP);
-    return take(gil, ts);
+    return gil__take(gil, ts);
 }
 
 static int deliver_interrupt(gil_tstate_t *ts)

@@ -45,6 +45,8 @@ typedef struct gil__hist {
     _Atomic uint64_t count;                       /* values recorded */
     _Atomic uint64_t max;                         /* ns */
     _Atomic uint64_t bucket[GIL__HIST_BUCKETS];   /* values per bucket */
+    _Atomic uint64_t sum;                         /* ns, of the values recorded
+                                                     (Prometheus _sum) */
 } gil__hist_t;
 
 void gil__hist_record(gil__hist_t *h, uint64_t value_ns);
@@ -62,6 +64,31 @@ static inline void gil__counter_add(_Atomic uint64_t *c, uint64_t n)
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
                           memory_order_relaxed);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Observability: traces (trace.c), load figures (metrics.c), watchdog      */
+/* (watchdog.c).  The types the structures below embed or point to.        */
+
+typedef struct gil__trace gil__trace_t;           /* a trace session */
+typedef struct gil__trace_ring gil__trace_ring_t; /* one state's events */
+
+/* Moving averages of the load (metrics.c).  Updated by whoever gets the
+ * try-lock: readers of the figures, and waiters at most every
+ * GIL__LOAD_PERIOD_NS.  Never blocks anyone. */
+#define GIL__LOAD_WINDOWS 3 /* 1 s, 5 s, 15 s */
+#define GIL__LOAD_PERIOD_NS 10000000u
+typedef struct gil__load {
+    _Atomic uint64_t lock;        /* 0 free, else (fork epoch << 1) | 1: a lock
+                                     taken before a fork is stale in the child
+                                     and may be taken over there */
+    _Atomic uint64_t t;           /* ns of the last update [lock]; read
+                                     relaxed by the waiters' rate limit */
+    uint64_t held, wait, switches;/* cumulative values at t [lock] */
+    /* The averages, as double bit patterns [lock writes, anyone reads]. */
+    _Atomic uint64_t held_ema[GIL__LOAD_WINDOWS];
+    _Atomic uint64_t wait_ema[GIL__LOAD_WINDOWS];
+    _Atomic uint64_t switch_rate; /* switches per second, 1 s window */
+} gil__load_t;
 
 /* ------------------------------------------------------------------------ */
 /* Thread states                                                            */
@@ -99,12 +126,31 @@ struct gil_tstate {
                                      reported by the next gil_check [owner] */
     _Atomic int interrupt_code;   /* gil_tstate_interrupt; xchg'd by the owner */
 
-    /* Handoff policies (FIFO, PRIORITY): a private wake-up. */
+    /* Handoff policies (FIFO, PRIORITY; handoff.c): a private wake-up. */
     pthread_cond_t wake;          /* waits on gil->mu */
     gil_tstate_t *q_next;         /* wait-queue link [mu] */
-    int granted;                  /* ownership was handed to us [mu] */
-    int queued;                   /* on the policy's wait queue [mu] */
+    _Atomic int granted;          /* ownership was handed to us: set under mu
+                                     with release, read by a spinning waiter
+                                     without mu with acquire */
+    int queued;                   /* on a wait queue; which one: klass [mu] */
+    int klass;                    /* wait queue class, 0 served first [mu] */
+    int sleeping;                 /* blocked on wake (a handoff must signal) [mu] */
+    int resuming;                 /* queued at the front of its class to resume
+                                     a turn an I/O thread interrupted [mu] */
+    _Atomic int preempted_by_io;  /* PRIORITY: the pending drop request came
+                                     from a class-0 waiter; set under mu before
+                                     the DROP bit (release), read by the owner
+                                     after it saw the bit */
     void *policy_data;            /* per-thread policy state [mu or owner] */
+
+    /* Scheduling history [owner]: written when a release takes the slow
+     * bookkeeping path (always, for policies that set GIL__F_TIMING). */
+    gil_reason_t last_release_why;
+    uint64_t last_release_ns;     /* ns */
+    unsigned fast_returns;        /* PRIORITY: consecutive allow-threads
+                                     sections shorter than the abuse bound */
+    unsigned ticks;               /* LEGACY: check points left before the next
+                                     forced release */
 
     /* Statistics [owner], read relaxed by anyone. */
     _Atomic uint64_t acquisitions;
@@ -113,8 +159,22 @@ struct gil_tstate {
     _Atomic uint64_t forced_switches;
     _Atomic uint64_t wait_ns;
     _Atomic uint64_t hold_ns;
+    _Atomic uint64_t boosts;      /* PRIORITY: waits served with I/O priority */
+    _Atomic uint64_t demotions;   /* PRIORITY: privilege lost by the abuse guard */
     gil__hist_t wait_hist;
     gil__hist_t hold_hist;
+
+    /* Observability (observe.c, trace.c, metrics.c). */
+    _Atomic uint64_t obs_id;      /* gil_tstate_id [reg writes at creation];
+                                     atomic: read relaxed as an event's
+                                     "other", which may be being deleted */
+    uint64_t created_ns;          /* [const while alive] */
+    _Atomic(gil__trace_ring_t *) trace_ring; /* this state's trace ring while
+                                     a trace records, else NULL.  [reg]
+                                     writes with release; the owner reads it
+                                     with acquire in gil__emit, inside an RCU
+                                     read-side section (gil_trace_stop waits
+                                     for a grace period after clearing it) */
 };
 
 static inline uintptr_t gil__owner(const gil_tstate_t *ts)
@@ -196,6 +256,26 @@ typedef struct gil__policy_ops {
 } gil__policy_ops_t;
 
 extern const gil__policy_ops_t gil__policy_cpython;
+extern const gil__policy_ops_t gil__policy_legacy;
+extern const gil__policy_ops_t gil__policy_fifo;
+extern const gil__policy_ops_t gil__policy_priority;
+
+/* handoff.c: the direct-handoff engine behind FIFO and PRIORITY.  Waiters
+ * queue per class (0 is served first, FIFO within a class); a release hands
+ * ownership to the first waiter, so nobody can barge. */
+typedef struct gil__wait_params {
+    int klass;           /* 0 or 1 */
+    uint64_t spin_ns;    /* spin for the handoff this long before sleeping */
+    bool ask_at_once;    /* make a drop request without waiting an interval */
+    bool resume;         /* queue at the front: resume an interrupted turn */
+} gil__wait_params_t;
+int gil__handoff_take(gil_t *gil, gil_tstate_t *ts, const gil__wait_params_t *p);
+void gil__handoff_drop(gil_t *gil, gil_tstate_t *ts);
+int gil__handoff_yield(gil_t *gil, gil_tstate_t *ts, const gil__wait_params_t *p);
+void gil__handoff_wake_all(gil_t *gil);
+int gil__handoff_init(gil_t *gil);
+void gil__handoff_fini(gil_t *gil);
+void gil__handoff_after_fork_child(gil_t *gil);
 const gil__policy_ops_t *gil__policy_lookup(gil_policy_t id);
 
 /* ------------------------------------------------------------------------ */
@@ -237,6 +317,8 @@ struct gil {
                                          set [mu]; read by the holder */
     _Atomic int shutdown;             /* gil_shutdown called [atomic] */
     const gil__policy_ops_t *policy;  /* [const] */
+    gil_config_t config;              /* [const] the creation config (config.name
+                                         is not kept: use gil->name) */
     void *policy_state;               /* [const pointer; contents per policy] */
     gil_timing_t timing;              /* [const] */
     char name[64];                    /* [const] */
@@ -287,6 +369,22 @@ struct gil {
     uint64_t next_hook_id;            /* [obs_mu] */
     int obs_rcu_sync;                 /* address for the TSan RCU annotations */
 
+    /* Observability (observe.c, trace.c, metrics.c, watchdog.c). */
+    unsigned observers;               /* reasons to emit events: 1 while a
+                                         hook array is installed, 1 while a
+                                         trace records; GIL__F_OBSERVE is set
+                                         iff > 0 [obs_mu] */
+    gil__trace_t *trace;              /* the last trace session, NULL if none
+                                         [obs_mu and reg_mu to write; either to
+                                         read] */
+    uint64_t next_tstate_id;          /* for gil_tstate_id [reg] */
+    uint64_t created_ns;              /* [const] */
+    gil__load_t load;                 /* moving averages (metrics.c) */
+    uint64_t wd_episode;              /* drop_t0 of the request last reported
+                                         by the watchdog [mu] */
+    _Atomic uint64_t wd_reports;      /* [mu writes] */
+    _Atomic uint64_t wd_polls;        /* waiter wake-ups seen [mu writes] */
+
     /* Every GIL of the process, for fork handling (fork.c). */
     gil_t *all_next;                  /* guarded by fork.c's list mutex */
 };
@@ -294,6 +392,9 @@ struct gil {
 /* core.c */
 void gil__acquired_slow(gil_t *gil, gil_tstate_t *ts, uint64_t wait_t0);
 int gil__drop(gil_t *gil, gil_tstate_t *ts, gil_reason_t why);
+/* Acquire with a validated state whose thread does not hold the GIL (the
+ * fast CAS, else the policy's take, then the bookkeeping). */
+int gil__take(gil_t *gil, gil_tstate_t *ts);
 int gil__validate_own(const gil_tstate_t *ts, const char *fn);
 /* For a policy's yield: the release bookkeeping (returns "a drop request was
  * pending") and the acquire bookkeeping around its own handover. */
@@ -333,6 +434,52 @@ static inline bool gil__observed(const gil_t *gil)
 }
 void gil__observe_init(gil_t *gil);
 void gil__observe_fini(gil_t *gil);
+/* A state is born / dies (registry.c, with reg_mu held): its id and
+ * creation time, its trace ring. */
+void gil__observe_tstate_new(gil_t *gil, gil_tstate_t *ts);
+void gil__observe_tstate_delete(gil_t *gil, gil_tstate_t *ts);
+/* GIL__F_OBSERVE follows the number of observers.  Called with obs_mu. */
+void gil__observers_add(gil_t *gil, int delta);
+/* The length (1-4) of the valid UTF-8 sequence at s, 0 if s does not start
+ * one (or *s is NUL).  For the writers of JSON and Prometheus text. */
+size_t gil__utf8_seq_len(const unsigned char *s);
+
+/* trace.c */
+/* Record an event in ts's ring, if it has one and the caller is ts's
+ * owner.  Called from gil__emit inside its RCU read-side section. */
+void gil__trace_record(gil_t *gil, gil_event_type_t type, const gil_tstate_t *ts,
+                       const gil_tstate_t *other, uint64_t time_ns, gil_reason_t reason);
+/* With reg_mu held: give a new state a ring if a trace records; detach a
+ * dying state's ring (kept in the session) and stamp its end. */
+void gil__trace_tstate_new(gil_t *gil, gil_tstate_t *ts);
+/* The watchdog reported a long hold of holder_id: a mark in the waiter's
+ * ring (the caller is the waiter's thread).  Any lock may be held. */
+void gil__trace_watchdog(gil_t *gil, const gil_tstate_t *waiter, uint64_t holder_id, uint64_t time_ns);
+void gil__trace_tstate_delete(gil_t *gil, gil_tstate_t *ts);
+void gil__trace_fini(gil_t *gil);
+
+/* metrics.c */
+void gil__load_init(gil_t *gil, uint64_t now);
+/* Advance the moving averages to now.  force: even if the last update is
+ * recent (readers); else at most every GIL__LOAD_PERIOD_NS (waiters).
+ * Never blocks: if another thread is updating, returns at once. */
+void gil__load_update(gil_t *gil, uint64_t now, bool force);
+/* One step of an exponential moving average: the average after dt_ns at a
+ * constant rate, with time constant tau_ns.  (Exposed for the tests.) */
+double gil__ema_step(double avg, double rate, uint64_t dt_ns, uint64_t tau_ns);
+/* Fill the load fields of a snapshot (gil_stats_get / _tstate_stats_get). */
+void gil__load_fill(const gil_t *gil, gil_stats_t *out);
+void gil__load_fill_tstate(const gil_tstate_t *ts, gil_tstate_stats_t *out);
+/* The GIL's cumulative timed hold time, including the hold in progress. */
+uint64_t gil__held_total(const gil_t *gil, uint64_t now);
+
+/* watchdog.c */
+/* The waiter side's periodic hook: advance the load averages (rate-limited)
+ * and look for a long hold (gil_config_t.watchdog_*).  Call it from a
+ * policy's wait loop after every wake-up, with gil->mu held; it may drop
+ * and retake mu to run the report callback, so the caller must re-read the
+ * GIL's state after it (as after gil__request_drop). */
+void gil__watchdog_poll(gil_t *gil, gil_tstate_t *waiter);
 
 /* fork.c */
 void gil__fork_register(gil_t *gil);

@@ -71,6 +71,8 @@ int gil_create(gil_t **out, const gil_config_t *cfg)
         return GIL_ENOMEM;
     memset(gil, 0, sizeof *gil);
     gil->policy = gil__policy_lookup(cfg->policy);
+    gil->config = *cfg;
+    gil->config.name = NULL;
     gil->timing = cfg->timing;
     atomic_init(&gil->interval_us, cfg->switch_interval_us);
     atomic_init(&gil->flags, cfg->timing == GIL_TIMING_ALWAYS ? GIL__F_TIMING : 0u);

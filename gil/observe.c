@@ -1,5 +1,5 @@
 /*
- * observe.c - event hooks.
+ * observe.c - event hooks, and the plumbing shared by every observer.
  *
  * The installed hooks form an immutable array that gil_hook_add/remove
  * replace whole (copy on write, under gil->obs_mu).  gil__emit reads the
@@ -11,6 +11,16 @@
  *
  * Events are emitted only while GIL__F_OBSERVE is set, so a GIL without
  * hooks pays nothing beyond the flags test its slow paths already make.
+ * Two observers need events: the hook array (while it is not empty) and a
+ * recording trace (trace.c, whose recorder gil__emit calls first).  Each
+ * counts once in gil->observers, under obs_mu, and the flag is set exactly
+ * while the count is positive, so that adding a hook during a trace or
+ * stopping a trace while hooks remain never switches the other one off.
+ *
+ * Thread states get their observability identity here (registry.c calls
+ * in with reg_mu held): an id that is never reused within the GIL, which
+ * names the state's trace track and its metric series, and its creation
+ * time, the denominator of its load figures.
  */
 #include "internal.h"
 
@@ -47,12 +57,74 @@ void gil__observe_init(gil_t *gil)
     gil__mutex_init(&gil->obs_mu);
     atomic_init(&gil->hooks, NULL);
     gil->next_hook_id = 1;
+    gil->observers = 0;
+    gil->trace = NULL;
+    gil->next_tstate_id = 1;
+    gil->created_ns = gil__now_ns();
+    gil__load_init(gil, gil->created_ns);
 }
 
 void gil__observe_fini(gil_t *gil)
 {
+    gil__trace_fini(gil);
     free(atomic_load_explicit(&gil->hooks, memory_order_relaxed));
     gil__mutex_destroy(&gil->obs_mu);
+}
+
+void gil__observers_add(gil_t *gil, int delta)
+{
+    unsigned before = gil->observers;
+    gil->observers = (unsigned)((int)before + delta);
+    if (before == 0 && gil->observers > 0)
+        atomic_fetch_or_explicit(&gil->flags, GIL__F_OBSERVE, memory_order_seq_cst);
+    else if (before > 0 && gil->observers == 0)
+        atomic_fetch_and_explicit(&gil->flags, ~GIL__F_OBSERVE, memory_order_seq_cst);
+}
+
+void gil__observe_tstate_new(gil_t *gil, gil_tstate_t *ts)
+{
+    atomic_store_explicit(&ts->obs_id, gil->next_tstate_id++, memory_order_relaxed);
+    ts->created_ns = gil__now_ns();
+    gil__trace_tstate_new(gil, ts);
+}
+
+void gil__observe_tstate_delete(gil_t *gil, gil_tstate_t *ts)
+{
+    gil__trace_tstate_delete(gil, ts);
+}
+
+size_t gil__utf8_seq_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    size_t n;
+    unsigned min;
+    if (c == 0)
+        return 0;
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xe0) == 0xc0)
+        n = 2, min = 0x80;
+    else if ((c & 0xf0) == 0xe0)
+        n = 3, min = 0x800;
+    else if ((c & 0xf8) == 0xf0)
+        n = 4, min = 0x10000;
+    else
+        return 0;
+    unsigned cp = c & (0x7fu >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) /* also stops at the NUL */
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3fu);
+    }
+    /* Overlong forms, surrogates and values beyond Unicode are invalid. */
+    if (cp < min || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+        return 0;
+    return n;
+}
+
+uint64_t gil_tstate_id(const gil_tstate_t *ts)
+{
+    return ts != NULL ? atomic_load_explicit(&((gil_tstate_t *)ts)->obs_id, memory_order_relaxed) : 0;
 }
 
 void gil__emit(gil_t *gil, gil_event_type_t type, const gil_tstate_t *ts, const gil_tstate_t *other,
@@ -68,6 +140,8 @@ void gil__emit(gil_t *gil, gil_event_type_t type, const gil_tstate_t *ts, const 
         .reason = reason,
     };
     urcu_bp_read_lock();
+    if (type != GIL_EVENT_TSTATE_DELETE) /* a trace ends a track at deletion itself */
+        gil__trace_record(gil, type, ts, other, time_ns, reason);
     struct gil__hooks *hooks = atomic_load_explicit(&gil->hooks, memory_order_acquire);
     for (size_t i = 0; hooks != NULL && i < hooks->n; i++)
         if (hooks->hook[i].mask & (unsigned)type)
@@ -77,18 +151,21 @@ void gil__emit(gil_t *gil, gil_event_type_t type, const gil_tstate_t *ts, const 
 }
 
 /* Publish a new array (NULL when empty), free the old one after a grace
- * period, and keep GIL__F_OBSERVE in step.  Called with obs_mu. */
+ * period, and keep the observer count in step: the flag goes up before the
+ * first hook is visible and down after the last one is gone.  Called with
+ * obs_mu. */
 static void publish(gil_t *gil, struct gil__hooks *next)
 {
     if (next != NULL && next->n == 0) {
         free(next);
         next = NULL;
     }
-    if (next != NULL)
-        atomic_fetch_or_explicit(&gil->flags, GIL__F_OBSERVE, memory_order_seq_cst);
+    bool had = atomic_load_explicit(&gil->hooks, memory_order_relaxed) != NULL;
+    if (next != NULL && !had)
+        gil__observers_add(gil, +1);
     struct gil__hooks *old = atomic_exchange_explicit(&gil->hooks, next, memory_order_acq_rel);
-    if (next == NULL)
-        atomic_fetch_and_explicit(&gil->flags, ~GIL__F_OBSERVE, memory_order_seq_cst);
+    if (next == NULL && had)
+        gil__observers_add(gil, -1);
     synchronize_rcu();
     GIL__TSAN_ACQUIRE(&gil->obs_rcu_sync);
     free(old);

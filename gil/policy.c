@@ -7,6 +7,9 @@
 
 static const gil__policy_ops_t *const policies[GIL_POLICY_COUNT__] = {
     [GIL_POLICY_CPYTHON] = &gil__policy_cpython,
+    [GIL_POLICY_LEGACY] = &gil__policy_legacy,
+    [GIL_POLICY_FIFO] = &gil__policy_fifo,
+    [GIL_POLICY_PRIORITY] = &gil__policy_priority,
 };
 
 const gil__policy_ops_t *gil__policy_lookup(gil_policy_t id)

@@ -102,6 +102,7 @@ static int cpython_wait(gil_t *gil, gil_tstate_t *ts)
         uint64_t switches = atomic_load_explicit(&gil->switch_number, memory_order_relaxed);
         uint64_t interval_ns = atomic_load_explicit(&gil->interval_us, memory_order_relaxed) * 1000u;
         int timed_out = gil__cond_timedwait_ns(&gil->cond, &gil->mu, interval_ns);
+        gil__watchdog_poll(gil, ts); /* may drop mu: everything is re-read below */
         /* CPython's rule: request a drop only if the whole interval passed
          * without a switch; otherwise the new holder gets its own interval. */
         w = atomic_load_explicit(&gil->word, memory_order_relaxed);

@@ -87,8 +87,16 @@ static void init_tstate(gil_tstate_t *ts, gil_t *gil, const char *name)
     snprintf(ts->name, sizeof ts->name, "%s", name != NULL ? name : "");
     ts->prev = ts->pool_next = ts->prev_current = ts->q_next = NULL;
     ts->pending_error = 0;
-    ts->granted = ts->queued = 0;
+    atomic_store_explicit(&ts->granted, 0, memory_order_relaxed);
+    ts->queued = ts->klass = ts->sleeping = ts->resuming = 0;
+    atomic_store_explicit(&ts->preempted_by_io, 0, memory_order_relaxed);
     ts->policy_data = NULL;
+    ts->last_release_why = GIL_REASON_RELEASE;
+    ts->last_release_ns = 0;
+    ts->fast_returns = 0;
+    ts->ticks = gil->config.legacy_check_interval;
+    atomic_store_explicit(&ts->boosts, 0, memory_order_relaxed);
+    atomic_store_explicit(&ts->demotions, 0, memory_order_relaxed);
     atomic_store_explicit(&ts->waiting, 0, memory_order_relaxed);
     atomic_store_explicit(&ts->interrupt_code, 0, memory_order_relaxed);
     atomic_store_explicit(&ts->acquisitions, 0, memory_order_relaxed);
@@ -118,6 +126,7 @@ int gil_tstate_new(gil_t *gil, const char *name, gil_tstate_t **out)
         return GIL_ENOMEM;
     }
     init_tstate(ts, gil, name);
+    gil__observe_tstate_new(gil, ts); /* id, creation time, trace ring */
     atomic_store_explicit(&ts->magic, GIL__TS_ALIVE, memory_order_relaxed);
     gil_tstate_t *first = atomic_load_explicit(&gil->head, memory_order_relaxed);
     atomic_store_explicit(&ts->next, first, memory_order_relaxed);
@@ -194,6 +203,7 @@ int gil_tstate_delete(gil_tstate_t *ts)
     }
     atomic_store_explicit(&ts->magic, GIL__TS_DEAD, memory_order_relaxed);
     unlink_tstate(gil, ts);
+    gil__observe_tstate_delete(gil, ts); /* its trace track ends here */
     ts->pool_next = gil->limbo;
     gil->limbo = ts;
     gil->nlimbo++;
@@ -254,11 +264,13 @@ void gil__registry_after_fork_child(gil_t *gil, uintptr_t self)
         if (gil__owner(ts) != self) {
             atomic_store_explicit(&ts->magic, GIL__TS_DEAD, memory_order_relaxed);
             unlink_tstate(gil, ts);
+            gil__observe_tstate_delete(gil, ts);
             ts->pool_next = gil->pool;
             gil->pool = ts;
         } else {
             atomic_store_explicit(&ts->waiting, 0, memory_order_relaxed);
-            ts->queued = ts->granted = 0;
+            ts->queued = ts->sleeping = ts->resuming = 0;
+            atomic_store_explicit(&ts->granted, 0, memory_order_relaxed);
             ts->q_next = NULL;
         }
         ts = next;

@@ -41,6 +41,7 @@ void gil__hist_record(gil__hist_t *h, uint64_t v)
 {
     gil__counter_add(&h->bucket[bucket_of(v)], 1);
     gil__counter_add(&h->count, 1);
+    gil__counter_add(&h->sum, v);
     if (v > atomic_load_explicit(&h->max, memory_order_relaxed))
         atomic_store_explicit(&h->max, v, memory_order_relaxed);
 }
@@ -51,6 +52,7 @@ void gil__hist_reset(gil__hist_t *h)
         atomic_store_explicit(&h->bucket[i], 0, memory_order_relaxed);
     atomic_store_explicit(&h->count, 0, memory_order_relaxed);
     atomic_store_explicit(&h->max, 0, memory_order_relaxed);
+    atomic_store_explicit(&h->sum, 0, memory_order_relaxed);
 }
 
 uint64_t gil__hist_quantile(const gil__hist_t *h, double q)
@@ -112,6 +114,7 @@ int gil_stats_get(const gil_t *gil, gil_stats_t *out)
     gil__hist_summary(&gil->wait_hist, &out->wait);
     gil__hist_summary(&gil->hold_hist, &out->hold);
     gil__hist_summary(&gil->drop_hist, &out->drop_latency);
+    gil__load_fill(gil, out); /* metrics.c */
     return 0;
 }
 
@@ -129,6 +132,9 @@ int gil_tstate_stats_get(const gil_tstate_t *ts, gil_tstate_stats_t *out)
     out->hold_ns = TLOAD(hold_ns);
     gil__hist_summary(&ts->wait_hist, &out->wait);
     gil__hist_summary(&ts->hold_hist, &out->hold);
+    out->boosts = TLOAD(boosts);
+    out->demotions = TLOAD(demotions);
+    gil__load_fill_tstate(ts, out); /* metrics.c */
     return 0;
 }
 

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h> /* FILE, for the trace and metrics writers */
 
 #ifdef __cplusplus
 extern "C" {
@@ -67,7 +68,8 @@ GIL_EXTERN unsigned gil_version(void);
     XX(EDEADLK, EDEADLK, "the calling thread already holds this GIL")         \
     XX(EBUSY, EBUSY, "the object is still in use")                            \
     XX(EAGAIN, EAGAIN, "the pending-call queue is full, try again")           \
-    XX(ESHUTDOWN, ESHUTDOWN, "the GIL is shutting down")
+    XX(ESHUTDOWN, ESHUTDOWN, "the GIL is shutting down")                      \
+    XX(EIO, EIO, "writing to an output stream failed")
 
 typedef enum {
 #define GIL__ERR_ENUM(name, val, msg) GIL_##name = -(val),
@@ -93,6 +95,9 @@ typedef struct gil_tstate gil_tstate_t;
 
 typedef enum {
     GIL_POLICY_CPYTHON = 0, /* CPython >= 3.2: timed drop requests, forced switching */
+    GIL_POLICY_LEGACY = 1,  /* Python <= 3.1: release and re-acquire every N ticks, no handoff */
+    GIL_POLICY_FIFO = 2,    /* Ruby 3.3: FIFO queue, direct handoff, yield after the interval */
+    GIL_POLICY_PRIORITY = 3,/* libgil's convoy fix: returning I/O threads are served first */
     GIL_POLICY_COUNT__      /* number of policies; not a policy */
 } gil_policy_t;
 
@@ -112,6 +117,10 @@ typedef enum {
      * acquire/release pair, measured in `make bench-micro`). */
     GIL_TIMING_ALWAYS = 1
 } gil_timing_t;
+
+/* The long-hold watchdog's callback (see "Observability"). */
+struct gil_watchdog_report;
+typedef void (*gil_watchdog_fn)(const struct gil_watchdog_report *report, void *arg);
 
 /* Configuration for gil_create.  Always initialise with gil_config_init();
  * fields may be appended in later versions. */
@@ -144,6 +153,14 @@ typedef struct gil_config {
     unsigned priority_spin_cpu_us;
     unsigned priority_abuse_ns;
     unsigned priority_abuse_count;
+    /* Long-hold watchdog (see "Observability" below): when the holder has
+     * ignored a drop request for more than watchdog_factor x the switch
+     * interval, report it once per episode through watchdog_fn(report,
+     * watchdog_arg), or with one line on stderr if watchdog_fn is NULL.
+     * 0 (the default) turns the watchdog off. */
+    unsigned watchdog_factor;
+    gil_watchdog_fn watchdog_fn;
+    void *watchdog_arg;
 } gil_config_t;
 
 /* The policy's short name ("cpython"), or NULL for an unknown value. */
@@ -389,6 +406,20 @@ typedef struct gil_stats {
     gil_hist_summary_t wait;         /* asked -> got, contended acquisitions */
     gil_hist_summary_t hold;         /* got -> released, timed holds */
     gil_hist_summary_t drop_latency; /* drop request set -> released */
+
+    /* Load figures (see "Load figures" under Observability for exactly what
+     * is measured in each timing mode).  "since start" is since gil_create;
+     * the _1s/_5s/_15s ratios are exponential moving averages with those
+     * time constants (Linux load-average style). */
+    uint64_t uptime_ns;       /* since gil_create */
+    double held_ratio;        /* fraction of time held (timed holds), since start */
+    double held_ratio_1s, held_ratio_5s, held_ratio_15s;
+    double wait_ratio;        /* waiting threads on average (wait time per
+                                 unit of time), since start; with one waiter
+                                 at a time it is the fraction of time waited */
+    double wait_ratio_1s, wait_ratio_5s, wait_ratio_15s;
+    double switches_per_sec;  /* holder changes per second, 1 s average */
+    uint64_t watchdog_reports;/* long holds reported by the watchdog */
 } gil_stats_t;
 
 typedef struct gil_tstate_stats {
@@ -400,6 +431,14 @@ typedef struct gil_tstate_stats {
     uint64_t hold_ns;
     gil_hist_summary_t wait;
     gil_hist_summary_t hold;
+    uint64_t boosts;          /* GIL_POLICY_PRIORITY: waits served with I/O priority */
+    uint64_t demotions;       /* GIL_POLICY_PRIORITY: privilege lost to the abuse guard */
+    /* Observability: the state's id (gil_tstate_id) and its load since it
+     * was created: the fraction of its lifetime it held the GIL (timed
+     * holds, as gil_stats_t.held_ratio) and spent waiting for it (0..1). */
+    uint64_t id;
+    double held_ratio;
+    double wait_ratio;
 } gil_tstate_stats_t;
 
 /* Snapshot of the counters.  Always on.  Counters are read one by one
@@ -470,6 +509,232 @@ GIL_EXTERN int gil_hook_add(gil_t *gil, unsigned mask, gil_hook_fn fn, void *arg
  * again (an RCU grace period).  GIL_EINVAL for an unknown handle,
  * GIL_EDEADLK if called from inside a hook.  Threads: any, not a hook. */
 GIL_EXTERN int gil_hook_remove(gil_t *gil, gil_hook_handle_t handle);
+
+/* ------------------------------------------------------------------------ */
+/* Observability                                                            */
+/*                                                                          */
+/* Load figures, a one-line summary, Prometheus metrics, traces (Chrome     */
+/* Trace Event JSON for Perfetto / chrome://tracing, or any format through  */
+/* gil_trace_visit) and the long-hold watchdog.  docs/observability.md has  */
+/* an example of every output.                                              */
+
+/* A state's id: 1, 2, 3... in creation order within its GIL, never reused
+ * by that GIL.  The same number labels the state's trace track ("tid") and
+ * its Prometheus series (label tstate="N").  0 for NULL.  Threads: any,
+ * while the state is alive. */
+GIL_EXTERN uint64_t gil_tstate_id(const gil_tstate_t *ts);
+
+/* Load figures (gil_stats_t.held_ratio*, .wait_ratio*, .switches_per_sec).
+ *
+ * held_ratio: the time the GIL was held in TIMED holds, divided by the elapsed
+ *   time.  A hold in progress counts up to the moment of the call.  Under
+ *   GIL_TIMING_ALWAYS every hold is timed, so this is the fraction of time
+ *   the GIL was held, as gil_load reports it.  Under GIL_TIMING_CONTENDED
+ *   (the default) an uncontended hold is not timed (that is what keeps the
+ *   clock off the fast path); a hold is timed from the moment another
+ *   thread starts waiting for it (or from its start when threads already
+ *   wait, or while a hook or a trace is active) until its release.  So the
+ *   default figure is "the fraction of time the GIL was held while somebody
+ *   wanted it": 0 for a single thread running alone, close to 1 under a
+ *   convoy.  It never over-states.
+ * wait_ratio: the total time threads spent waiting (contended acquisitions,
+ *   counted when the wait ends), divided by the elapsed time: the average
+ *   number of waiting threads.  With one waiter at a time it is the
+ *   fraction of time waited (0..1, gilknocker's contention figure); with N
+ *   threads queued it approaches N.  Always measured (a contended
+ *   acquisition reads the clock anyway).
+ * _1s/_5s/_15s: exponential moving averages of the same rates with those
+ *   time constants, starting from 0 at gil_create.  They are advanced when
+ *   a figure is read (gil_stats_get, gil_stats_format, the Prometheus
+ *   writer) and, while threads wait, by the waiters themselves at most
+ *   every 10 ms; between two updates the rate is taken as constant.  So a
+ *   monitor that reads once a second gets 1 s resolution, and a contended
+ *   GIL is sampled finely without any monitor.
+ * Cost: nothing on the uncontended fast path (no clock read, no atomic
+ * read-modify-write); the waiters' update is a few multiplications every
+ * 10 ms, under a try-lock that never blocks. */
+
+/* One line summarising the GIL's load and latencies, in the spirit of
+ * gil_load, e.g.
+ *   gil "main" held 0.95 (1s 0.93, 5s 0.91, 15s 0.90) wait 0.98 (1s 1.00,
+ *   5s 0.97, 15s 0.92) waiting 1 switches/s 199 wait p50 5.07ms p99 5.2ms
+ *   hold p99 5.1ms drop p99 3.1us
+ * (one line, no newline).  snprintf semantics: writes at most len bytes
+ * including the terminating NUL (buf may be NULL when len is 0) and returns
+ * the length the whole line has, so a return >= len means it was truncated.
+ * Returns GIL_EINVAL for a NULL gil (or NULL buf with len > 0).
+ * GIL: any.  Threads: any (advances the moving averages).  Memory order:
+ * as gil_stats_get (each figure read relaxed, not one atomic snapshot). */
+GIL_EXTERN int gil_stats_format(const gil_t *gil, char *buf, size_t len);
+
+/* Write every counter, gauge and latency distribution of the GIL and of each
+ * live state in the Prometheus text exposition format (version 0.0.4):
+ * families named gil_* (per-state families gil_thread_*), each with # HELP
+ * and # TYPE, the label gil="<name>" on every sample and
+ * thread="<state name>",tstate="<id>" on per-state ones; latency
+ * distributions are summaries (quantile="0.5", "0.9", "0.99", plus _sum and
+ * _count, in seconds) whose quantiles come from the log-linear histograms
+ * and cover the time since gil_create or the last gil_stats_reset; their
+ * maxima are gauges (..._max_seconds).  Label values are escaped as the
+ * format requires (\\ \" \n) and invalid UTF-8 is replaced.  The stream is
+ * flushed.  Returns 0, or GIL_EINVAL (NULL argument), GIL_ENOMEM, or
+ * GIL_EIO if writing failed (ferror).  GIL: any.  Threads: any; not from a
+ * signal handler.  Memory order: as gil_stats_get; the states are walked
+ * as by gil_foreach_tstate (a state deleted meanwhile may be missing). */
+GIL_EXTERN int gil_stats_write_prometheus(const gil_t *gil, FILE *out);
+/* The same for n GILs in one exposition: each family once, with one
+ * sample set per GIL (the format forbids repeating a family, so use this,
+ * not repeated calls, to export several GILs).  GIL names should differ. */
+GIL_EXTERN int gil_stats_write_prometheus_many(const gil_t *const *gils, size_t n, FILE *out);
+
+/* Tracing.
+ *
+ * gil_trace_start records every thread's GIL state changes into a ring
+ * buffer of `capacity` events per thread state (0 means 65536; rounded up
+ * to a power of two, at most 2^24; 16 bytes per event).  A ring is
+ * allocated for every live state at the start and for every state created
+ * while tracing (at creation), never on the event path: recording an event
+ * is a few stores into the thread's own ring, no lock, no allocation.  When
+ * a ring is full the oldest events are overwritten (a flight recorder);
+ * the number lost is counted per thread and reported, never hidden.  States
+ * deleted while tracing keep their tracks.  While tracing, every hold is
+ * timed (as with a hook installed).  Tracing and hooks work together.
+ * Returns 0, GIL_EBUSY if a trace is already recording, GIL_EINVAL,
+ * GIL_ENOMEM, GIL_EDEADLK from inside a hook.  Discards the data of a
+ * previous trace.  GIL: any.  Threads: any, not a hook.  Memory order: an
+ * event that happens after gil_trace_start returned is recorded; one that
+ * races with it may or may not be (every state's ring starts with the
+ * state's state at the start, so the tracks are consistent either way). */
+GIL_EXTERN int gil_trace_start(gil_t *gil, size_t capacity);
+/* Stop recording; the data stays until the next gil_trace_start or
+ * gil_destroy.  Returns 0, GIL_EINVAL (not recording), GIL_EDEADLK from
+ * inside a hook.  Threads: any, not a hook.  Memory order: when it returns
+ * no event is being recorded (an RCU grace period), and every recorded
+ * event is visible to gil_trace_write_json / gil_trace_visit in any
+ * thread. */
+GIL_EXTERN int gil_trace_stop(gil_t *gil);
+/* Write the stopped trace as Chrome Trace Event Format JSON (opens in
+ * https://ui.perfetto.dev and chrome://tracing): one track per thread
+ * state (tid = gil_tstate_id) named after the state, complete events
+ * "running", "wants_gil" and "released" (args: the release reason, the
+ * holder blamed for a wait), instant events "drop_request" and "watchdog"
+ * (a long-hold report) on the holder's track, an instant "events_lost"
+ * where a track's data begins if its ring
+ * overflowed, and "otherData" with the GIL name, policy, switch interval,
+ * libgil version, capacity, event and loss counts.  Times are microseconds
+ * since gil_trace_start.  Returns 0, GIL_EINVAL (NULL, or no trace),
+ * GIL_EBUSY (still recording: stop first), GIL_EIO (write error).
+ * Threads: any, not a hook. */
+GIL_EXTERN int gil_trace_write_json(gil_t *gil, FILE *out);
+
+/* A thread state's GIL state on its track. */
+typedef enum {
+    GIL_TRACE_RUNNING = 0,   /* holds the GIL */
+    GIL_TRACE_WANTS_GIL = 1, /* waiting for it; also from a release on a drop
+                                request or a yield until it has it back */
+    GIL_TRACE_RELEASED = 2   /* runs without it (blocking call, not started) */
+} gil_trace_state_t;
+/* "running", "wants_gil", "released", or "unknown". */
+GIL_EXTERN const char *gil_trace_state_name(gil_trace_state_t state);
+
+typedef struct gil_trace_info {
+    const char *gil_name;
+    const char *policy;          /* gil_policy_name */
+    unsigned long interval_us;   /* switch interval when the trace stopped */
+    uint64_t start_ns, stop_ns;  /* CLOCK_MONOTONIC */
+    size_t capacity;             /* events per ring */
+    size_t tracks;
+    uint64_t events;             /* recorded, all tracks */
+    uint64_t lost;               /* overwritten, all tracks */
+    uint64_t untraced;           /* states created while tracing that got no
+                                    ring (out of memory) */
+} gil_trace_info_t;
+
+typedef struct gil_trace_track {
+    uint64_t id;                 /* gil_tstate_id of the state */
+    const char *name;            /* its name ("" if none) */
+    uint64_t events, lost;       /* recorded on this track / overwritten */
+    uint64_t begin_ns;           /* data is complete from here: the trace
+                                    start, the state's creation, or (lost >
+                                    0) the oldest event kept */
+    uint64_t end_ns;             /* the trace stop or the state's deletion */
+    int deleted;                 /* the state was deleted while tracing */
+} gil_trace_track_t;
+
+typedef struct gil_trace_slice {
+    gil_trace_state_t state;
+    uint64_t start_ns, end_ns;   /* CLOCK_MONOTONIC, start <= end */
+    uint64_t blamed;             /* WANTS_GIL: id of the holder when the wait
+                                    began; 0 if unknown */
+    int has_reason;              /* reason is meaningful: */
+    gil_reason_t reason;         /* RUNNING: the release that ended it;
+                                    others: the release that began it */
+    int open;                    /* still the current state at end_ns */
+} gil_trace_slice_t;
+
+typedef enum {
+    GIL_TRACE_MARK_DROP_REQUEST = 0, /* a waiter asked the holder to drop */
+    GIL_TRACE_MARK_WATCHDOG = 1      /* the watchdog reported a long hold */
+} gil_trace_mark_kind_t;
+
+typedef struct gil_trace_mark {  /* an instant on the holder's track */
+    uint64_t time_ns;
+    uint64_t holder;             /* id of the state holding the GIL */
+    uint64_t waiter;             /* id of the waiter that asked / noticed */
+    gil_trace_mark_kind_t kind;
+} gil_trace_mark_t;
+
+/* Callbacks for gil_trace_visit; any may be NULL.  A non-zero return stops
+ * the visit and is returned by it. */
+typedef struct gil_trace_visitor {
+    int (*info)(const gil_trace_info_t *info, void *arg);
+    int (*track)(const gil_trace_track_t *track, void *arg);
+    int (*slice)(const gil_trace_track_t *track, const gil_trace_slice_t *slice, void *arg);
+    int (*mark)(const gil_trace_mark_t *mark, void *arg);
+} gil_trace_visitor_t;
+
+/* Walk the stopped trace: info once; then per track (in id order) track()
+ * followed by its slices in time order; then every mark (drop requests and
+ * watchdog reports).
+ * Pointers passed to the callbacks are valid during the call only.  The
+ * callbacks run under an internal mutex: they must not start, stop, visit
+ * or write a trace, nor add or remove hooks.  Returns 0, a callback's
+ * non-zero value, GIL_EINVAL (no trace), GIL_EBUSY (still recording).
+ * Threads: any, not a hook. */
+GIL_EXTERN int gil_trace_visit(gil_t *gil, const gil_trace_visitor_t *v, void *arg);
+
+/* The long-hold watchdog (gil_config_t.watchdog_*).
+ *
+ * A holder that ignores a drop request (no check point, e.g. a long C call
+ * made without releasing the GIL: "C extensions are a wild card") starves
+ * every waiter.  The waiters wake every switch interval anyway; each wake-up
+ * looks at the pending request, and when it has been pending for more than
+ * watchdog_factor x interval the watchdog reports the episode, once.  The
+ * episode ends when the holder releases the GIL; a later request starts a
+ * new one.  The report runs in the waiter's thread with no internal mutex
+ * held; it may read statistics and names but must not take or release this
+ * GIL.  A report can also mean that the holder's thread was not scheduled
+ * for that long (an overloaded machine): the hold time tells. */
+typedef struct gil_watchdog_report {
+    gil_t *gil;
+    char holder[32];             /* the holder's state name */
+    uint64_t holder_id;          /* its gil_tstate_id */
+    char waiter[32];             /* the waiter that noticed */
+    uint64_t waiter_id;
+    uint64_t waiting;            /* threads waiting at the time */
+    uint64_t ignored_ns;         /* since the drop request was made */
+    uint64_t held_ns;            /* since the hold began being timed (its
+                                    start, or the first waiter's arrival if
+                                    it began uncontended): a lower bound */
+    uint64_t limit_ns;           /* watchdog_factor x interval */
+} gil_watchdog_report_t;
+
+/* The default report: one line on stderr, e.g.
+ *   libgil: watchdog: gil "main": "hog" (tstate 1) held the GIL 52.3ms and
+ *   ignored a drop request for 50.1ms (limit 50ms); 1 waiting, "io"
+ *   (tstate 2) noticed
+ * Usable as watchdog_fn (arg ignored). */
+GIL_EXTERN void gil_watchdog_print(const gil_watchdog_report_t *report, void *arg);
 
 #ifdef __cplusplus
 }

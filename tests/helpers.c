@@ -93,6 +93,14 @@ gil_policy_t test_policy(void)
     return p;
 }
 
+void only_for_policy(gil_policy_t p, const char *why)
+{
+    if (test_policy() != p) {
+        fprintf(stderr, "(skipped under %s: %s)\n", gil_policy_name(test_policy()), why);
+        skip();
+    }
+}
+
 gil_t *make_gil(unsigned long interval_us)
 {
     gil_config_t cfg;
@@ -120,6 +128,14 @@ void log_add(event_log_t *log, const char *fmt, ...)
         vsnprintf(log->ev[log->n++], sizeof log->ev[0], fmt, ap);
     pthread_mutex_unlock(&log->mu);
     va_end(ap);
+}
+
+int log_count(event_log_t *log)
+{
+    pthread_mutex_lock(&log->mu);
+    int n = log->n;
+    pthread_mutex_unlock(&log->mu);
+    return n;
 }
 
 int log_find(event_log_t *log, const char *s)

@@ -50,6 +50,11 @@ void nap_us(unsigned us);
 gil_t *make_gil(unsigned long interval_us);
 /* The policy chosen by GIL_TEST_POLICY (default cpython). */
 gil_policy_t test_policy(void);
+/* GIL_POLICY_LEGACY makes no drop requests (its holder releases every N
+ * check points instead); tests of the request handshake skip it. */
+#define POLICY_HAS_DROP_REQUESTS() (test_policy() != GIL_POLICY_LEGACY)
+/* Skip the calling cmocka test unless the policy is p (with a reason). */
+void only_for_policy(gil_policy_t p, const char *why);
 
 /* An ordered event log shared by threads (its own mutex). */
 typedef struct event_log {
@@ -61,5 +66,7 @@ void log_init(event_log_t *log);
 void log_add(event_log_t *log, const char *fmt, ...);
 /* Index of the first event equal to s, or -1. */
 int log_find(event_log_t *log, const char *s);
+/* Number of events so far. */
+int log_count(event_log_t *log);
 
 #endif

@@ -1,0 +1,56 @@
+# bench/bench.mk - the benchmark suite, included by the top Makefile.
+#
+#   make bench         gilbench with its defaults: tables on stdout, JSON, CSV
+#                      and SVG charts in $(BENCH_RESULTS)/
+#                      (GILBENCH_ARGS=... adds gilbench options)
+#   make bench-micro   google-benchmark micro benchmarks; BENCH_ARGS=... is
+#                      passed through (BENCH_ARGS=--benchmark_format=json)
+#   make bench-smoke   gilbench with tiny durations (part of `make test`)
+#
+# gilbench is plain C + libgil; only bench-micro needs google-benchmark, so
+# `make test` (which runs bench-smoke) needs neither it nor gnuplot.
+
+BENCH_BUILD   := $(BUILD)/bench
+BENCH_RESULTS ?= bench-results
+GILBENCH      := $(BENCH_BUILD)/gilbench
+GILBENCH_SRCS := $(sort $(wildcard bench/gilbench*.c))
+GILBENCH_ARGS ?=
+MICRO         := $(BENCH_BUILD)/micro
+BENCH_ARGS    ?=
+
+BENCHMARK_CFLAGS = $(shell pkg-config --cflags benchmark 2>/dev/null)
+BENCHMARK_LIBS   = $(shell pkg-config --libs benchmark 2>/dev/null || echo -lbenchmark)
+# C++ for the google-benchmark wrapper: the C-only warnings of $(WARN) do
+# not apply to it.
+CXXFLAGS_BENCH = -std=c++17 -Wall -Wextra -Werror -Wshadow $(OPT) -Iinclude -Ibench \
+                 $(BENCHMARK_CFLAGS) $(CXXFLAGS)
+
+.PHONY: bench bench-micro
+
+$(BENCH_BUILD):
+	@mkdir -p $@
+
+# The scripts' folder is compiled in so that gilbench finds
+# bench/cpython/convoy.py and bench/ruby/convoy.rb from any directory.
+$(GILBENCH): $(GILBENCH_SRCS) bench/gilbench.h include/gil.h $(BUILD)/libgil.a | $(BENCH_BUILD)
+	$(CC) $(CFLAGS_APP) -DGILBENCH_SCRIPT_DIR='"$(CURDIR)/bench"' -o $@ $(GILBENCH_SRCS) $(LDLIBS_APP)
+
+bench: $(GILBENCH) | deps-bench
+	@mkdir -p $(BENCH_RESULTS)
+	$(GILBENCH) --json $(BENCH_RESULTS)/gilbench.json --csv $(BENCH_RESULTS)/gilbench.csv \
+	    --plot $(BENCH_RESULTS) $(GILBENCH_ARGS)
+
+$(BENCH_BUILD)/gbench.o: bench/gbench.cc bench/gbench.h | $(BENCH_BUILD) deps-bench
+	$(CXX) $(CXXFLAGS_BENCH) -c $< -o $@
+
+$(BENCH_BUILD)/micro.o: bench/micro.c bench/gbench.h include/gil.h | $(BENCH_BUILD)
+	$(CC) $(CFLAGS_APP) -Ibench -c $< -o $@
+
+$(MICRO): $(BENCH_BUILD)/micro.o $(BENCH_BUILD)/gbench.o $(BUILD)/libgil.a
+	$(CXX) -o $@ $(BENCH_BUILD)/micro.o $(BENCH_BUILD)/gbench.o $(LDLIBS_APP) $(BENCHMARK_LIBS)
+
+bench-micro: $(MICRO)
+	$(MICRO) $(BENCH_ARGS)
+
+bench-smoke:: $(GILBENCH)
+	@tests/smoke_gilbench.sh $(GILBENCH)

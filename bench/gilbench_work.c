@@ -1,0 +1,504 @@
+/*
+ * gilbench_work.c - the workload model: work units, the echo process, the
+ * CPU-bound and I/O-bound threads, and the convoy and countdown steps.
+ *
+ * The model of an interpreter thread:
+ *   CPU-bound  a loop of ~50 ns work units with gil_check between them, the
+ *              way an interpreter checks on back edges and calls;
+ *   I/O-bound  1-byte request/response round trips with an echo process,
+ *              each send and each recv inside GIL_BEGIN/END_ALLOW_THREADS
+ *              (the way a socket call releases the GIL), ~1 us of work
+ *              under the GIL between round trips.
+ */
+#include "gilbench.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Work under the GIL between two round trips of the I/O thread: ~1 us. */
+#define GB_IO_WORK_NS 1000.0
+
+unsigned gb_unit_iters = 32;
+
+/* Phases of a measured step.  Threads read the phase before each unit (or
+ * round trip) and count only what they do while it is GB_MEASURE. */
+enum { GB_WARMUP, GB_MEASURE, GB_STOP };
+
+/* ---- time ----------------------------------------------------------------- */
+
+uint64_t gb_now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+void gb_sleep_until(uint64_t deadline_ns)
+{
+    struct timespec t;
+    t.tv_sec = (time_t)(deadline_ns / 1000000000u);
+    t.tv_nsec = (long)(deadline_ns % 1000000000u);
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR)
+        ;
+}
+
+/* The warm-up before each measured window: long enough for the threads to
+ * reach their steady state (several switch intervals), short enough not to
+ * dominate a run. */
+double gb_warmup_seconds(double seconds)
+{
+    double w = seconds / 10;
+    return w > 0.1 ? 0.1 : w;
+}
+
+/* ---- work units ----------------------------------------------------------- */
+
+static double time_units(unsigned iters, unsigned units)
+{
+    uint64_t x = 1;
+    uint64_t t0 = gb_now_ns();
+    for (unsigned i = 0; i < units; i++)
+        x = gb_unit(x, iters);
+    uint64_t t1 = gb_now_ns();
+    /* Make x observable so the loop is not removed. */
+    __asm__ volatile("" : : "r"(x));
+    return (double)(t1 - t0) / units;
+}
+
+/* Choose gb_unit_iters so that one unit takes ~50 ns on this machine.  The
+ * best of several short runs: the machine is shared, and a run that was
+ * preempted only ever looks slower. */
+double gb_calibrate(void)
+{
+    const unsigned probe_iters = 64, units = 200000;
+    double best = 1e30;
+    for (int i = 0; i < 7; i++) {
+        double ns = time_units(probe_iters, units);
+        if (ns < best)
+            best = ns;
+    }
+    double per_iter = best / probe_iters;
+    unsigned iters = (unsigned)(50.0 / per_iter + 0.5);
+    gb_unit_iters = iters ? iters : 1;
+
+    best = 1e30;
+    for (int i = 0; i < 5; i++) {
+        double ns = time_units(gb_unit_iters, units);
+        if (ns < best)
+            best = ns;
+    }
+    return best;
+}
+
+/* ---- GIL helpers: every failure here is a bug, so it ends the run --------- */
+
+gil_t *gb_gil_new(gil_policy_t policy, unsigned long interval_us, const char *name)
+{
+    gil_config_t cfg;
+    gil_t *gil;
+    gil_config_init(&cfg);
+    cfg.policy = policy;
+    cfg.switch_interval_us = interval_us;
+    cfg.name = name;
+    int rc = gil_create(&gil, &cfg);
+    if (rc != 0)
+        gb_die("gil_create: %s", gil_strerror(rc));
+    return gil;
+}
+
+gil_tstate_t *gb_tstate_new(gil_t *gil, const char *name)
+{
+    gil_tstate_t *ts;
+    int rc = gil_tstate_new(gil, name, &ts);
+    if (rc != 0)
+        gb_die("gil_tstate_new: %s", gil_strerror(rc));
+    return ts;
+}
+
+/* Release (if held) and delete the calling thread's state. */
+void gb_tstate_done(gil_tstate_t *ts)
+{
+    int rc;
+    if (gil_held(gil_tstate_gil(ts)) && (rc = gil_release(ts)) != 0)
+        gb_die("gil_release: %s", gil_strerror(rc));
+    if ((rc = gil_tstate_delete(ts)) != 0)
+        gb_die("gil_tstate_delete: %s", gil_strerror(rc));
+}
+
+void gb_acquire(gil_tstate_t *ts)
+{
+    int rc = gil_acquire(ts);
+    if (rc != 0)
+        gb_die("gil_acquire: %s", gil_strerror(rc));
+}
+
+/* The check point.  gilbench never interrupts, queues calls or shuts down,
+ * so a non-zero result is a library bug. */
+void gb_check(gil_tstate_t *ts)
+{
+    int rc = gil_check(ts);
+    if (rc != 0)
+        gb_die("gil_check returned %d (%s)", rc, gil_strerror(rc));
+}
+
+uint64_t gb_work(gil_tstate_t *ts, uint64_t x, uint64_t units)
+{
+    for (uint64_t i = 0; i < units; i++) {
+        x = gb_unit(x, gb_unit_iters);
+        gb_check(ts);
+    }
+    return x;
+}
+
+/* ---- latency samples ------------------------------------------------------ */
+
+typedef struct samples {
+    uint64_t *ns;
+    size_t n, cap;
+} samples_t;
+
+static void samples_push(samples_t *s, uint64_t ns)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 4096;
+        uint64_t *p = realloc(s->ns, cap * sizeof *p);
+        if (p == NULL)
+            gb_die("out of memory for %zu latency samples", cap);
+        s->ns = p;
+        s->cap = cap;
+    }
+    s->ns[s->n++] = ns;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile of sorted samples: the smallest value with at
+ * least q of the samples at or below it. */
+static uint64_t percentile(const uint64_t *sorted, size_t n, double q)
+{
+    size_t rank = (size_t)(q * (double)n + 0.999999);
+    if (rank == 0)
+        rank = 1;
+    if (rank > n)
+        rank = n;
+    return sorted[rank - 1];
+}
+
+/* Sorts ns in place. */
+void gb_lat_from_samples(gb_lat_t *out, uint64_t *ns, size_t n)
+{
+    memset(out, 0, sizeof *out);
+    out->count = n;
+    if (n == 0)
+        return;
+    qsort(ns, n, sizeof *ns, cmp_u64);
+    out->p50_us = (double)percentile(ns, n, 0.50) / 1e3;
+    out->p99_us = (double)percentile(ns, n, 0.99) / 1e3;
+    out->max_us = (double)ns[n - 1] / 1e3;
+}
+
+/* ---- the echo process ------------------------------------------------------ */
+
+static void echo_loop(int fd)
+{
+    char buf[256];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n == 0)
+            return;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(fd, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                return;
+            off += w;
+        }
+    }
+}
+
+/* Fork the echo process.  Called before any thread exists, so the child is
+ * a clean single-threaded copy that never touches a GIL: it stands for the
+ * server on the other end of a socket. */
+int gb_echo_start(gb_run_t *run)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        /* Do not outlive gilbench if it is killed. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        echo_loop(sv[1]);
+        _exit(0);
+    }
+    close(sv[1]);
+    run->echo_fd = sv[0];
+    run->echo_pid = pid;
+    return 0;
+}
+
+void gb_echo_stop(gb_run_t *run)
+{
+    if (run->echo_pid <= 0)
+        return;
+    close(run->echo_fd); /* EOF ends the echo loop */
+    while (waitpid(run->echo_pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    run->echo_pid = 0;
+    run->echo_fd = -1;
+}
+
+/* ---- the threads of a convoy step ------------------------------------------- */
+
+typedef struct crew {
+    gil_t *gil;
+    atomic_int phase;
+    pthread_barrier_t start; /* every thread + the main thread */
+} crew_t;
+
+typedef struct cpu_thread {
+    crew_t *crew;
+    pthread_t thread;
+    uint64_t seed;
+    uint64_t quota;    /* countdown: units to do; 0 = until GB_STOP */
+    uint64_t units;    /* units done inside the window (or all, countdown) */
+    uint64_t done_ns;  /* countdown: when the quota was reached */
+    uint64_t sink;
+} cpu_thread_t;
+
+typedef struct io_thread {
+    crew_t *crew;
+    pthread_t thread;
+    int fd;
+    unsigned io_work_units;
+    samples_t lat;
+    int error;         /* errno of a failed send/recv */
+    uint64_t sink;
+} io_thread_t;
+
+static void start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    int rc = pthread_create(t, NULL, fn, arg);
+    if (rc != 0)
+        gb_die("pthread_create: %s", strerror(rc));
+}
+
+static void *cpu_thread_main(void *arg)
+{
+    cpu_thread_t *c = arg;
+    gil_tstate_t *ts = gb_tstate_new(c->crew->gil, "cpu");
+    uint64_t x = c->seed, units = 0;
+
+    pthread_barrier_wait(&c->crew->start);
+    gb_acquire(ts);
+    for (;;) {
+        int phase = atomic_load_explicit(&c->crew->phase, memory_order_relaxed);
+        if (phase == GB_STOP)
+            break;
+        x = gb_unit(x, gb_unit_iters);
+        units += (phase == GB_MEASURE);
+        gb_check(ts);
+    }
+    gb_tstate_done(ts);
+    c->units = units;
+    c->sink = x;
+    return NULL;
+}
+
+static void *countdown_thread_main(void *arg)
+{
+    cpu_thread_t *c = arg;
+    gil_tstate_t *ts = gb_tstate_new(c->crew->gil, "countdown");
+    uint64_t x = c->seed;
+
+    pthread_barrier_wait(&c->crew->start);
+    gb_acquire(ts);
+    x = gb_work(ts, x, c->quota);
+    c->done_ns = gb_now_ns();
+    gb_tstate_done(ts);
+    c->units = c->quota;
+    c->sink = x;
+    return NULL;
+}
+
+/* send or recv one byte with the GIL released, as a socket call in an
+ * interpreter does.  Returns 0, or -1 with errno set. */
+static int io_one_byte(int fd, int sending)
+{
+    char byte = 'x';
+    ssize_t n;
+    do {
+        GIL_BEGIN_ALLOW_THREADS
+        n = sending ? send(fd, &byte, 1, MSG_NOSIGNAL) : recv(fd, &byte, 1, 0);
+        GIL_END_ALLOW_THREADS
+    } while (n < 0 && errno == EINTR);
+    if (n == 1)
+        return 0;
+    if (n == 0)
+        errno = ECONNRESET;
+    return -1;
+}
+
+static void *io_thread_main(void *arg)
+{
+    io_thread_t *io = arg;
+    gil_tstate_t *ts = gb_tstate_new(io->crew->gil, "io");
+    uint64_t x = 7;
+
+    pthread_barrier_wait(&io->crew->start);
+    gb_acquire(ts);
+    for (;;) {
+        int phase = atomic_load_explicit(&io->crew->phase, memory_order_relaxed);
+        if (phase == GB_STOP)
+            break;
+        uint64_t t0 = gb_now_ns();
+        if (io_one_byte(io->fd, 1) != 0 || io_one_byte(io->fd, 0) != 0) {
+            io->error = errno;
+            break;
+        }
+        uint64_t t1 = gb_now_ns();
+        if (phase == GB_MEASURE)
+            samples_push(&io->lat, t1 - t0);
+        x = gb_work(ts, x, io->io_work_units);
+    }
+    gb_tstate_done(ts);
+    io->sink = x;
+    return NULL;
+}
+
+static void crew_init(crew_t *crew, gil_t *gil, unsigned nthreads)
+{
+    crew->gil = gil;
+    atomic_init(&crew->phase, GB_WARMUP);
+    pthread_barrier_init(&crew->start, NULL, nthreads + 1);
+}
+
+static void step_gil_stats(gb_step_t *st, gil_t *gil)
+{
+    int rc = gil_stats_get(gil, &st->gil);
+    if (rc != 0)
+        gb_die("gil_stats_get: %s", gil_strerror(rc));
+}
+
+/* IO_ALONE, CPU_ALONE and CONVOY: the same threads, a different mix. */
+void gb_measure_threads(gb_run_t *run, gb_step_t *st)
+{
+    const double seconds = run->opt->seconds;
+    const unsigned ncpu = st->kind == GB_K_IO_ALONE ? 0 : st->threads;
+    const int with_io = st->kind != GB_K_CPU_ALONE;
+    gil_t *gil = gb_gil_new(st->policy, st->interval_us, "gilbench");
+    cpu_thread_t *cpu = calloc(ncpu ? ncpu : 1, sizeof *cpu);
+    io_thread_t io;
+    crew_t crew;
+
+    if (cpu == NULL)
+        gb_die("out of memory");
+    memset(&io, 0, sizeof io);
+    crew_init(&crew, gil, ncpu + (unsigned)with_io);
+    for (unsigned i = 0; i < ncpu; i++) {
+        cpu[i].crew = &crew;
+        cpu[i].seed = i + 1;
+        start_thread(&cpu[i].thread, cpu_thread_main, &cpu[i]);
+    }
+    if (with_io) {
+        io.crew = &crew;
+        io.fd = run->echo_fd;
+        io.io_work_units = (unsigned)(GB_IO_WORK_NS / run->unit_ns + 0.5);
+        start_thread(&io.thread, io_thread_main, &io);
+    }
+
+    pthread_barrier_wait(&crew.start);
+    gb_sleep_until(gb_now_ns() + (uint64_t)(gb_warmup_seconds(seconds) * 1e9));
+    atomic_store_explicit(&crew.phase, GB_MEASURE, memory_order_relaxed);
+    uint64_t t0 = gb_now_ns();
+    gb_sleep_until(t0 + (uint64_t)(seconds * 1e9));
+    atomic_store_explicit(&crew.phase, GB_STOP, memory_order_relaxed);
+    uint64_t t1 = gb_now_ns();
+
+    uint64_t units = 0;
+    for (unsigned i = 0; i < ncpu; i++) {
+        pthread_join(cpu[i].thread, NULL);
+        units += cpu[i].units;
+    }
+    if (with_io)
+        pthread_join(io.thread, NULL);
+    if (io.error)
+        gb_die("I/O thread: round trip with the echo process failed: %s",
+               strerror(io.error));
+
+    st->seconds = (double)(t1 - t0) / 1e9;
+    st->cpu_rate = (double)units / st->seconds;
+    st->io_count = io.lat.n;
+    st->io_rate = (double)io.lat.n / st->seconds;
+    gb_lat_from_samples(&st->io_lat, io.lat.ns, io.lat.n);
+    step_gil_stats(st, gil);
+
+    free(io.lat.ns);
+    free(cpu);
+    pthread_barrier_destroy(&crew.start);
+    if (gil_destroy(gil) != 0)
+        gb_die("gil_destroy failed");
+}
+
+/* Beazley's countdown: the same total work whatever the thread count, so the
+ * elapsed times compare directly.  The total is what one thread does in
+ * --seconds. */
+void gb_measure_countdown(gb_run_t *run, gb_step_t *st)
+{
+    const unsigned n = st->threads;
+    const uint64_t total = (uint64_t)(run->opt->seconds * 1e9 / run->unit_ns);
+    gil_t *gil = gb_gil_new(st->policy, st->interval_us, "gilbench");
+    cpu_thread_t *cpu = calloc(n, sizeof *cpu);
+    crew_t crew;
+
+    if (cpu == NULL)
+        gb_die("out of memory");
+    crew_init(&crew, gil, n);
+    for (unsigned i = 0; i < n; i++) {
+        cpu[i].crew = &crew;
+        cpu[i].seed = i + 1;
+        cpu[i].quota = total / n + (i == 0 ? total % n : 0);
+        start_thread(&cpu[i].thread, countdown_thread_main, &cpu[i]);
+    }
+    pthread_barrier_wait(&crew.start);
+    uint64_t t0 = gb_now_ns(), t1 = t0;
+    for (unsigned i = 0; i < n; i++) {
+        pthread_join(cpu[i].thread, NULL);
+        if (cpu[i].done_ns > t1)
+            t1 = cpu[i].done_ns;
+    }
+    st->elapsed_s = (double)(t1 - t0) / 1e9;
+    st->seconds = st->elapsed_s;
+    st->cpu_rate = (double)total / st->elapsed_s;
+    step_gil_stats(st, gil);
+
+    free(cpu);
+    pthread_barrier_destroy(&crew.start);
+    if (gil_destroy(gil) != 0)
+        gb_die("gil_destroy failed");
+}

@@ -1,0 +1,125 @@
+/*
+ * policy_legacy.c - GIL_POLICY_LEGACY: the GIL of Python <= 3.1.
+ *
+ * No timed waits and no drop requests: waiters sleep until signalled.  The
+ * holder counts check points ("ticks") and every `legacy_check_interval`
+ * ticks releases the GIL, signals one waiter, and at once tries to take it
+ * back; the woken waiter races it for the lock, and there is no handoff.
+ * On one core the waiter usually runs next; on several cores the releasing
+ * thread, already running, usually wins again, and the waiter goes back to
+ * sleep having cost a wake-up: Beazley's result (2009), two CPU-bound threads
+ * slower than one.
+ *
+ * Counting ticks costs the holder a slow check point, so it counts only
+ * while someone waits: a waiter sets GIL__BREAK_POLICY on the holder, and
+ * the holder keeps the bit while waiters are registered.  The real
+ * Python 2 counted always; with nobody waiting its release/re-acquire was a
+ * no-op apart from its cost.
+ */
+#include "internal.h"
+
+/* Called with mu held by a registered waiter.  Returns 0 holding the GIL, or
+ * GIL_ESHUTDOWN. */
+static int legacy_wait(gil_t *gil, gil_tstate_t *ts)
+{
+    for (;;) {
+        if (atomic_load_explicit(&gil->shutdown, memory_order_acquire))
+            return GIL_ESHUTDOWN;
+        uintptr_t w = atomic_load_explicit(&gil->word, memory_order_relaxed);
+        if (w == 0) {
+            if (!gil__waiter_try_take(gil, ts))
+                continue;
+            if (gil->nwaiters > 1)
+                gil__breaker_set(ts, GIL__BREAK_POLICY); /* others wait: count ticks */
+            return 0;
+        }
+        if (!gil__waiter_set_w(gil, w))
+            continue;
+        gil__breaker_set(gil__word_holder(w), GIL__BREAK_POLICY);
+        gil__cond_wait(&gil->cond, &gil->mu);
+    }
+}
+
+static int legacy_take(gil_t *gil, gil_tstate_t *ts)
+{
+    gil__mutex_lock(&gil->mu);
+    gil__waiter_enter(gil);
+    int rc = legacy_wait(gil, ts);
+    gil__waiter_leave(gil);
+    gil__mutex_unlock(&gil->mu);
+    return rc;
+}
+
+static void legacy_drop(gil_t *gil, gil_tstate_t *ts, gil_reason_t why, bool force)
+{
+    (void)ts;
+    (void)why;
+    (void)force; /* no drop requests, so nothing to force */
+    gil__release_word_signal_one(gil);
+}
+
+static bool anyone_waits(gil_t *gil)
+{
+    return atomic_load_explicit(&gil->waiting_now, memory_order_seq_cst) != 0;
+}
+
+/* The tick: every N check points while someone waits, release and race.
+ * "Someone waits" is a registered waiter, not the W bit: a waiter that was
+ * woken and lost the race has not set W again yet (a wake-up takes tens of
+ * microseconds, 100 ticks a few), and Python 2 kept ticking regardless. */
+static int legacy_check(gil_t *gil, gil_tstate_t *ts)
+{
+    if (--ts->ticks > 0)
+        return 0;
+    ts->ticks = gil->config.legacy_check_interval;
+    if (!anyone_waits(gil)) {
+        /* Stop counting.  A waiter registers before it sets the bit, so
+         * look again after clearing. */
+        gil__breaker_clear(ts, GIL__BREAK_POLICY);
+        if (anyone_waits(gil))
+            gil__breaker_set(ts, GIL__BREAK_POLICY);
+        return 0;
+    }
+    gil__drop(gil, ts, GIL_REASON_POLICY);
+    int rc = gil__take(gil, ts);
+    if (rc == 0 && anyone_waits(gil))
+        gil__breaker_set(ts, GIL__BREAK_POLICY);
+    return rc;
+}
+
+/* A yielding thread counts as a waiter before it lets go (OCaml #2112). */
+static int legacy_yield(gil_t *gil, gil_tstate_t *ts)
+{
+    gil__mutex_lock(&gil->mu);
+    gil__waiter_enter(gil);
+    gil__mutex_unlock(&gil->mu);
+
+    gil__yield_release_bookkeeping(gil, ts);
+    uintptr_t old = gil__release_word_signal_one(gil);
+    if (old & GIL__W)
+        gil__wait_for_switch(gil, ts);
+
+    uint64_t t0 = gil__now_ns();
+    atomic_store_explicit(&ts->waiting, 1, memory_order_relaxed);
+    gil__mutex_lock(&gil->mu);
+    int rc = legacy_wait(gil, ts);
+    gil__waiter_leave(gil);
+    gil__mutex_unlock(&gil->mu);
+    atomic_store_explicit(&ts->waiting, 0, memory_order_release);
+    if (rc != 0)
+        return rc;
+    return gil__yield_acquired(gil, ts, t0);
+}
+
+const gil__policy_ops_t gil__policy_legacy = {
+    .name = "legacy",
+    .id = GIL_POLICY_LEGACY,
+    .take = legacy_take,
+    .drop = legacy_drop,
+    .yield = legacy_yield,
+    .check = legacy_check,
+    .wake_all = NULL, /* waiters sleep on gil->cond, broadcast by gil_shutdown */
+    .init = NULL,
+    .fini = NULL,
+    .after_fork_child = NULL,
+};

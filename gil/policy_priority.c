@@ -1,0 +1,105 @@
+/*
+ * policy_priority.c - GIL_POLICY_PRIORITY: the convoy fix.
+ *
+ * The convoy effect (bpo-7946): an I/O thread releases the GIL around every
+ * system call and, when the call returns, waits a whole switch interval for
+ * a CPU-bound holder.  CPython never fixed it; Beazley (a priority flag),
+ * Pitrou ("interactiveness") and Aides (a BFS scheduler) proposed fixes.
+ * This policy combines them on top of handoff.c:
+ *
+ *   - Two classes of waiters.  A thread whose last release was voluntary (a
+ *     blocking call, or gil_release) comes back in class 0: it asks the
+ *     holder to drop at once instead of after an interval, and the holder's
+ *     next check point hands the GIL straight to it.  A thread whose last
+ *     release was forced (a drop request, a yield) is CPU-bound and waits in
+ *     class 1, where threads share the GIL fairly at the switch interval,
+ *     in arrival order (Beazley's flag: forced -> CPU-bound; a voluntary
+ *     release resets it).
+ *   - No abuse.  Voluntary is not the same as blocking: a thread that wraps
+ *     non-blocking work in allow-threads sections would otherwise preempt
+ *     everyone.  A section shorter than `priority_abuse_ns` is suspicious;
+ *     `priority_abuse_count` of them in a row demote the thread to class 1
+ *     until it really blocks again.  One short section must not demote: a
+ *     non-blocking send() on a socket returns in ~2 us (REFERENCE.md §7).
+ *   - Spinning.  A returning I/O thread spins `priority_spin_io_us` and a
+ *     CPU waiter `priority_spin_cpu_us` before sleeping: an I/O round trip
+ *     is ~15 us, and a condvar wake-up (~6 us) on each handoff would cost
+ *     the CPU thread most of its share.
+ *
+ * The policy needs to know when and why each thread last released, so it
+ * times every hold (GIL__F_TIMING): its uncontended acquire/release reads
+ * the clock twice, which the CPython policy never does.
+ */
+#include "internal.h"
+
+/* Decide the class of a thread that must wait, and run the abuse guard. */
+static int classify(gil_t *gil, gil_tstate_t *ts)
+{
+    if (ts->last_release_why != GIL_REASON_SAVE && ts->last_release_why != GIL_REASON_RELEASE)
+        return 1; /* forced or yielded: CPU-bound */
+    if (ts->last_release_ns == 0)
+        return 1; /* a new thread has not shown that it blocks */
+    uint64_t now = gil__now_ns();
+    uint64_t away = now > ts->last_release_ns ? now - ts->last_release_ns : 0;
+    unsigned limit = gil->config.priority_abuse_count;
+    if (away >= gil->config.priority_abuse_ns) {
+        ts->fast_returns = 0;
+    } else if (ts->fast_returns < limit && ++ts->fast_returns == limit) {
+        gil__counter_add(&ts->demotions, 1);
+    }
+    return ts->fast_returns >= limit ? 1 : 0;
+}
+
+static int priority_take(gil_t *gil, gil_tstate_t *ts)
+{
+    gil__wait_params_t p;
+    p.klass = classify(gil, ts);
+    p.ask_at_once = p.klass == 0;
+    /* A CPU-bound thread that an I/O thread interrupted resumes its turn
+     * first: it is still spinning, so handing back to it costs no wake-up,
+     * and the I/O thread's slice does not count against its quantum. */
+    p.resume = p.klass == 1 && ts->last_release_why == GIL_REASON_DROP &&
+               atomic_load_explicit(&ts->preempted_by_io, memory_order_relaxed);
+    p.spin_ns = 1000u * (uint64_t)(p.klass == 0 ? gil->config.priority_spin_io_us
+                                                : gil->config.priority_spin_cpu_us);
+    if (p.klass == 0)
+        gil__counter_add(&ts->boosts, 1);
+    return gil__handoff_take(gil, ts, &p);
+}
+
+static void priority_drop(gil_t *gil, gil_tstate_t *ts, gil_reason_t why, bool force)
+{
+    (void)why;
+    (void)force;
+    gil__handoff_drop(gil, ts);
+}
+
+static int priority_yield(gil_t *gil, gil_tstate_t *ts)
+{
+    gil__wait_params_t p = {
+        .klass = 1,
+        .spin_ns = 1000u * (uint64_t)gil->config.priority_spin_cpu_us,
+        .ask_at_once = false,
+        .resume = false,
+    };
+    return gil__handoff_yield(gil, ts, &p);
+}
+
+static int priority_init(gil_t *gil)
+{
+    atomic_fetch_or_explicit(&gil->flags, GIL__F_TIMING, memory_order_relaxed);
+    return gil__handoff_init(gil);
+}
+
+const gil__policy_ops_t gil__policy_priority = {
+    .name = "priority",
+    .id = GIL_POLICY_PRIORITY,
+    .take = priority_take,
+    .drop = priority_drop,
+    .yield = priority_yield,
+    .check = NULL,
+    .wake_all = gil__handoff_wake_all,
+    .init = priority_init,
+    .fini = gil__handoff_fini,
+    .after_fork_child = gil__handoff_after_fork_child,
+};

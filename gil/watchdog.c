@@ -1,0 +1,105 @@
+/*
+ * watchdog.c - the long-hold watchdog, and the waiters' periodic duties.
+ *
+ * Detection belongs to the waiter side.  A waiter already wakes up every
+ * switch interval to decide whether to ask the holder to drop; right there
+ * (gil__watchdog_poll, called by each policy's wait loop with gil->mu held)
+ * it can also see that a request it or another waiter made is still
+ * pending.  The request is identified by the time it was made
+ * (gil->drop_t0, written under mu by gil__request_drop): a request stays
+ * pending, with the same drop_t0, until the holder releases (any release
+ * clears the holder's GIL__BREAK_DROP bit), so "report once per episode" is
+ * "report once per drop_t0 value", remembered in gil->wd_episode under mu.
+ * No clock is read and nothing is stored by the holder: a C extension that
+ * never reaches a check point is caught without its cooperation.
+ *
+ * The report callback runs with mu released (hooks and callbacks never run
+ * under an internal mutex); the wait loops re-read the GIL's state after
+ * the poll, as they do after gil__request_drop.  Names are copied into the
+ * report under mu: the holder may release and delete its state while the
+ * callback runs (state memory stays valid until gil_destroy, so the copy is
+ * safe, but a name read later might be a new state's).
+ *
+ * The same poll advances the load averages (metrics.c, rate-limited to one
+ * update per GIL__LOAD_PERIOD_NS), so a contended GIL is sampled finely even
+ * if nobody reads its figures.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* A duration with 3 significant digits and a unit. */
+static void fmt_ms(char *buf, size_t len, uint64_t ns)
+{
+    if (ns < 1000000u)
+        snprintf(buf, len, "%.3gus", (double)ns / 1e3);
+    else if (ns < UINT64_C(1000000000))
+        snprintf(buf, len, "%.3gms", (double)ns / 1e6);
+    else
+        snprintf(buf, len, "%.3gs", (double)ns / 1e9);
+}
+
+void gil_watchdog_print(const gil_watchdog_report_t *r, void *arg)
+{
+    (void)arg;
+    if (r == NULL)
+        return;
+    char held[16], ignored[16], limit[16];
+    fmt_ms(held, sizeof held, r->held_ns);
+    fmt_ms(ignored, sizeof ignored, r->ignored_ns);
+    fmt_ms(limit, sizeof limit, r->limit_ns);
+    /* One fprintf: one line even when several threads report. */
+    fprintf(stderr,
+            "libgil: watchdog: gil \"%s\": \"%s\" (tstate %llu) has held the GIL for %s and ignored a drop "
+            "request for %s (limit %s); %llu waiting, \"%s\" (tstate %llu) noticed\n",
+            gil_name(r->gil), r->holder, (unsigned long long)r->holder_id, held, ignored, limit,
+            (unsigned long long)r->waiting, r->waiter, (unsigned long long)r->waiter_id);
+}
+
+/* Is the pending drop request older than the limit and not yet reported?
+ * Called with mu.  Fills *r when it is. */
+static bool long_hold(gil_t *gil, gil_tstate_t *waiter, uint64_t now, unsigned factor, gil_watchdog_report_t *r)
+{
+    gil_tstate_t *holder = gil__word_holder(atomic_load_explicit(&gil->word, memory_order_acquire));
+    if (holder == NULL || !(gil__breaker_load(holder) & GIL__BREAK_DROP))
+        return false;
+    uint64_t asked = atomic_load_explicit(&gil->drop_t0, memory_order_relaxed);
+    if (asked == 0 || asked == gil->wd_episode || now <= asked)
+        return false;
+    uint64_t limit = (uint64_t)factor * gil_get_switch_interval(gil) * 1000u;
+    if (now - asked <= limit)
+        return false;
+    gil->wd_episode = asked;
+    memset(r, 0, sizeof *r);
+    r->gil = gil;
+    memcpy(r->holder, holder->name, sizeof r->holder);
+    r->holder[sizeof r->holder - 1] = '\0';
+    r->holder_id = gil_tstate_id(holder);
+    memcpy(r->waiter, waiter->name, sizeof r->waiter);
+    r->waiter[sizeof r->waiter - 1] = '\0';
+    r->waiter_id = gil_tstate_id(waiter);
+    r->waiting = atomic_load_explicit(&gil->waiting_now, memory_order_relaxed);
+    r->ignored_ns = now - asked;
+    uint64_t t0 = atomic_load_explicit(&gil->hold_t0, memory_order_relaxed);
+    r->held_ns = t0 != 0 && now > t0 ? now - t0 : 0;
+    r->limit_ns = limit;
+    return true;
+}
+
+void gil__watchdog_poll(gil_t *gil, gil_tstate_t *waiter)
+{
+    gil__counter_add(&gil->wd_polls, 1);
+    uint64_t now = gil__now_ns();
+    gil__load_update(gil, now, false);
+    unsigned factor = gil->config.watchdog_factor;
+    gil_watchdog_report_t r;
+    if (factor == 0 || !long_hold(gil, waiter, now, factor, &r))
+        return;
+    gil__counter_add(&gil->wd_reports, 1);
+    gil__trace_watchdog(gil, waiter, r.holder_id, now);
+    gil_watchdog_fn fn = gil->config.watchdog_fn != NULL ? gil->config.watchdog_fn : gil_watchdog_print;
+    gil__mutex_unlock(&gil->mu);
+    fn(&r, gil->config.watchdog_arg);
+    gil__mutex_lock(&gil->mu);
+}
