@@ -3,7 +3,7 @@
  *
  *   gilbench [--scenario NAME[,NAME...]] [--seconds S] [--policy NAME|all]
  *            [--interval US] [--threads LIST] [--json FILE] [--csv FILE]
- *            [--plot DIR] [--quiet] [--help]
+ *            [--plot DIR] [--trace FILE] [--timeline FILE] [--quiet] [--help]
  *
  * Every scenario is a list of steps (gilbench.h).  main() runs the
  * scenarios twice: a planning pass that only records the steps (to number
@@ -122,6 +122,9 @@ static void usage(FILE *f)
         "  --json FILE      write every step and goal as JSON\n"
         "  --csv FILE       write every measurement as CSV (one value per row)\n"
         "  --plot DIR       draw SVG charts into DIR with gnuplot\n"
+        "  --trace FILE     trace the first convoy step's window: Chrome trace JSON\n"
+        "                   (open in ui.perfetto.dev or chrome://tracing)\n"
+        "  --timeline FILE  the same window's last 50 ms as an SVG timeline\n"
         "  --quiet          no progress lines on stderr\n"
         "  --help           this text\n"
         "\n"
@@ -237,7 +240,7 @@ static void parse_threads(gb_options_t *opt, const char *arg)
 static void parse_options(gb_options_t *opt, int argc, char **argv)
 {
     enum { O_SCENARIO = 256, O_SECONDS, O_POLICY, O_INTERVAL, O_THREADS, O_JSON, O_CSV,
-           O_PLOT, O_QUIET, O_HELP };
+           O_PLOT, O_TRACE, O_TIMELINE, O_QUIET, O_HELP };
     static const struct option longopts[] = {
         {"scenario", required_argument, NULL, O_SCENARIO},
         {"seconds", required_argument, NULL, O_SECONDS},
@@ -247,6 +250,8 @@ static void parse_options(gb_options_t *opt, int argc, char **argv)
         {"json", required_argument, NULL, O_JSON},
         {"csv", required_argument, NULL, O_CSV},
         {"plot", required_argument, NULL, O_PLOT},
+        {"trace", required_argument, NULL, O_TRACE},
+        {"timeline", required_argument, NULL, O_TIMELINE},
         {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
@@ -275,6 +280,8 @@ static void parse_options(gb_options_t *opt, int argc, char **argv)
         case O_JSON: opt->json_path = optarg; break;
         case O_CSV: opt->csv_path = optarg; break;
         case O_PLOT: opt->plot_dir = optarg; break;
+        case O_TRACE: opt->trace_path = optarg; break;
+        case O_TIMELINE: opt->timeline_path = optarg; break;
         case O_QUIET: opt->quiet = 1; break;
         case O_HELP:
             usage(stdout);

@@ -53,6 +53,8 @@ typedef struct gb_options {
     const char *json_path;
     const char *csv_path;
     const char *plot_dir;
+    const char *trace_path;    /* --trace: Chrome trace JSON of the first convoy step */
+    const char *timeline_path; /* --timeline: its SVG timeline */
     int quiet;
 } gb_options_t;
 

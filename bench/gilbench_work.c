@@ -11,6 +11,7 @@
  *              under the GIL between round trips.
  */
 #include "gilbench.h"
+#include "timeline.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -432,13 +433,28 @@ void gb_measure_threads(gb_run_t *run, gb_step_t *st)
         start_thread(&io.thread, io_thread_main, &io);
     }
 
+    /* --trace/--timeline record the measured window of the first convoy
+     * step (the I/O thread beside CPU threads: the convoy itself). */
+    static int traced;
+    int trace = (run->opt->trace_path || run->opt->timeline_path) && st->kind == GB_K_CONVOY && !traced++;
+
     pthread_barrier_wait(&crew.start);
     gb_sleep_until(gb_now_ns() + (uint64_t)(gb_warmup_seconds(seconds) * 1e9));
     atomic_store_explicit(&crew.phase, GB_MEASURE, memory_order_relaxed);
+    if (trace && gil_trace_start(gil, 1u << 18) != 0)
+        gb_die("gil_trace_start failed");
     uint64_t t0 = gb_now_ns();
     gb_sleep_until(t0 + (uint64_t)(seconds * 1e9));
     atomic_store_explicit(&crew.phase, GB_STOP, memory_order_relaxed);
     uint64_t t1 = gb_now_ns();
+    if (trace) {
+        timeline_opts_t o;
+        timeline_opts_init(&o);
+        o.last_ns = 50000000; /* the last 50 ms */
+        int rc = timeline_save(gil, run->opt->trace_path, run->opt->timeline_path, &o);
+        if (rc != 0)
+            gb_die("--trace/--timeline: %s", gil_strerror(rc));
+    }
 
     uint64_t units = 0;
     for (unsigned i = 0; i < ncpu; i++) {

@@ -221,6 +221,7 @@ static void sleep_once(gil_t *gil, gil_tstate_t *ts)
     int timed_out = gil__cond_timedwait_ns(&ts->wake, &gil->mu,
                                            head ? interval_ns : SAFETY_INTERVALS * interval_ns);
     ts->sleeping = 0;
+    gil__watchdog_poll(gil, ts); /* may drop mu: everything is re-read below */
     uintptr_t w = atomic_load_explicit(&gil->word, memory_order_relaxed);
     if (!head || !timed_out || atomic_load_explicit(&ts->granted, memory_order_relaxed) || w == 0 ||
         atomic_load_explicit(&gil->shutdown, memory_order_relaxed))

@@ -131,4 +131,14 @@ expect_usage_error --bogus
 expect_usage_error --json
 expect_usage_error stray-argument
 
-echo "smoke_gilbench: ok (every scenario, JSON/CSV fields, $( [ -n "$plot" ] && echo "charts, " )bad options)"
+# --trace / --timeline: the first convoy step's window as Chrome trace JSON
+# and an SVG timeline.
+"$bin" --scenario convoy --policy cpython --threads 1 --seconds 0.05 --quiet \
+    --trace "$tmp/trace.json" --timeline "$tmp/timeline.svg" >/dev/null ||
+    fail "gilbench --trace/--timeline failed"
+grep -q '"traceEvents"' "$tmp/trace.json" || fail "--trace wrote no traceEvents"
+grep -q '"wants_gil"' "$tmp/trace.json" || fail "--trace has no wants_gil slices"
+grep -q '<svg' "$tmp/timeline.svg" || fail "--timeline wrote no SVG"
+grep -q '</svg>' "$tmp/timeline.svg" || fail "--timeline SVG is truncated"
+
+echo "smoke_gilbench: ok (every scenario, JSON/CSV fields, $( [ -n "$plot" ] && echo "charts, " )trace, timeline, bad options)"
