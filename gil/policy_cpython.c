@@ -84,17 +84,32 @@ bool gil__waiter_set_w(gil_t *gil, uintptr_t w)
                                                    memory_order_seq_cst, memory_order_relaxed);
 }
 
+/* No "switch first" condition for cpython_wait. */
+#define ANY_SWITCH UINT64_MAX
+
 /* The wait loop of take_gil.  Called with gil->mu held and the caller
- * registered as a waiter.  Returns 0 holding the GIL, or GIL_ESHUTDOWN. */
-static int cpython_wait(gil_t *gil, gil_tstate_t *ts)
+ * registered as a waiter.  With `not_before` != ANY_SWITCH the caller (a
+ * yielder) does not take a free GIL until switch_number has moved past it:
+ * another thread must have had the GIL first.  Returns 0 holding the GIL,
+ * or GIL_ESHUTDOWN. */
+static int cpython_wait(gil_t *gil, gil_tstate_t *ts, uint64_t not_before)
 {
     for (;;) {
         if (atomic_load_explicit(&gil->shutdown, memory_order_acquire))
             return GIL_ESHUTDOWN;
         uintptr_t w = atomic_load_explicit(&gil->word, memory_order_relaxed);
-        if (w == 0) {
+        bool may_take = not_before == ANY_SWITCH ||
+                        atomic_load_explicit(&gil->switch_number, memory_order_acquire) != not_before;
+        if (w == 0 && may_take) {
             if (gil__waiter_try_take(gil, ts))
                 return 0;
+            continue;
+        }
+        if (w == 0) {
+            /* Free, but the thread we signalled has not taken it yet: wait
+             * for its release (which signals one waiter) or a timeout. */
+            gil__cond_timedwait_ns(&gil->cond, &gil->mu,
+                                   atomic_load_explicit(&gil->interval_us, memory_order_relaxed) * 1000u);
             continue;
         }
         if (!gil__waiter_set_w(gil, w))
@@ -119,7 +134,7 @@ static int cpython_take(gil_t *gil, gil_tstate_t *ts)
 {
     gil__mutex_lock(&gil->mu);
     gil__waiter_enter(gil);
-    int rc = cpython_wait(gil, ts);
+    int rc = cpython_wait(gil, ts, ANY_SWITCH);
     gil__waiter_leave(gil);
     gil__mutex_unlock(&gil->mu);
     return rc;
@@ -163,7 +178,9 @@ static void cpython_drop(gil_t *gil, gil_tstate_t *ts, gil_reason_t why, bool fo
 
 /* gil_yield with waiters: count ourselves as a waiter BEFORE letting go (OCaml
  * fix #2112), so that the thread we hand over to sees a waiter when it yields
- * in turn; then hand over, wait for the switch, and queue up again. */
+ * in turn; then hand over and wait as an ordinary waiter that may not take
+ * the GIL back before another thread has had it.  Waiting on gil->cond, not
+ * on switch_cond, costs one wake-up per handover instead of two. */
 static int cpython_yield(gil_t *gil, gil_tstate_t *ts)
 {
     gil__mutex_lock(&gil->mu);
@@ -171,14 +188,13 @@ static int cpython_yield(gil_t *gil, gil_tstate_t *ts)
     gil__mutex_unlock(&gil->mu);
 
     gil__yield_release_bookkeeping(gil, ts);
+    uint64_t not_before = atomic_load_explicit(&gil->switch_number, memory_order_relaxed);
     uintptr_t old = gil__release_word_signal_one(gil);
-    if (old & GIL__W)
-        gil__wait_for_switch(gil, ts);
 
     uint64_t t0 = gil__now_ns();
     atomic_store_explicit(&ts->waiting, 1, memory_order_relaxed);
     gil__mutex_lock(&gil->mu);
-    int rc = cpython_wait(gil, ts);
+    int rc = cpython_wait(gil, ts, (old & GIL__W) ? not_before : ANY_SWITCH);
     gil__waiter_leave(gil);
     gil__mutex_unlock(&gil->mu);
     atomic_store_explicit(&ts->waiting, 0, memory_order_release);
