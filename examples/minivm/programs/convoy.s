@@ -192,12 +192,33 @@ have_ms:
     print
     puts "% of alone)\n"
 
+    ; Fewer round trips beside the counter (the convoy), or not (a policy
+    ; that serves the I/O thread first).
+    load 3
+    load 2
+    lt
+    jz no_convoy
     puts "convoy: the I/O thread made "
     load 2
     load 3
+    push 1
+    add
     div
     print
     puts "x fewer round trips beside one counting thread\n"
+    push 0
+    ret
+no_convoy:
+    puts "no convoy: beside one counting thread the I/O thread kept "
+    load 3
+    push 100
+    mul
+    load 2
+    push 1
+    add
+    div
+    print
+    puts "% of its round trips\n"
     push 0
     ret
 end
