@@ -416,6 +416,15 @@ bool gil__waiter_try_take(gil_t *gil, gil_tstate_t *ts);
 bool gil__waiter_set_w(gil_t *gil, uintptr_t w);
 void gil__request_drop(gil_t *gil, gil_tstate_t *waiter, uintptr_t w);
 uintptr_t gil__release_word_signal_one(gil_t *gil);
+/* A policy's wait loop on gil->cond (mu held, caller registered).  With
+ * not_before != GIL__ANY_SWITCH the caller may not take a free GIL until
+ * switch_number has moved past not_before. */
+#define GIL__ANY_SWITCH UINT64_MAX
+typedef int (*gil__cond_wait_loop_fn)(gil_t *gil, gil_tstate_t *ts, uint64_t not_before);
+/* gil_yield for the policies whose waiters share gil->cond (CPYTHON, LEGACY). */
+int gil__yield_on_cond(gil_t *gil, gil_tstate_t *ts, gil__cond_wait_loop_fn wait);
+/* True if a waiter registered with not_before may take a free GIL now. */
+bool gil__may_take(gil_t *gil, uint64_t not_before);
 
 /* registry.c */
 int gil__registry_init(gil_t *gil);

@@ -84,11 +84,14 @@ bool gil__waiter_set_w(gil_t *gil, uintptr_t w)
                                                    memory_order_seq_cst, memory_order_relaxed);
 }
 
-/* No "switch first" condition for cpython_wait. */
-#define ANY_SWITCH UINT64_MAX
+bool gil__may_take(gil_t *gil, uint64_t not_before)
+{
+    return not_before == GIL__ANY_SWITCH ||
+           atomic_load_explicit(&gil->switch_number, memory_order_acquire) != not_before;
+}
 
 /* The wait loop of take_gil.  Called with gil->mu held and the caller
- * registered as a waiter.  With `not_before` != ANY_SWITCH the caller (a
+ * registered as a waiter.  With `not_before` != GIL__ANY_SWITCH the caller (a
  * yielder) does not take a free GIL until switch_number has moved past it:
  * another thread must have had the GIL first.  Returns 0 holding the GIL,
  * or GIL_ESHUTDOWN. */
@@ -98,8 +101,7 @@ static int cpython_wait(gil_t *gil, gil_tstate_t *ts, uint64_t not_before)
         if (atomic_load_explicit(&gil->shutdown, memory_order_acquire))
             return GIL_ESHUTDOWN;
         uintptr_t w = atomic_load_explicit(&gil->word, memory_order_relaxed);
-        bool may_take = not_before == ANY_SWITCH ||
-                        atomic_load_explicit(&gil->switch_number, memory_order_acquire) != not_before;
+        bool may_take = gil__may_take(gil, not_before);
         if (w == 0 && may_take) {
             if (gil__waiter_try_take(gil, ts))
                 return 0;
@@ -134,7 +136,7 @@ static int cpython_take(gil_t *gil, gil_tstate_t *ts)
 {
     gil__mutex_lock(&gil->mu);
     gil__waiter_enter(gil);
-    int rc = cpython_wait(gil, ts, ANY_SWITCH);
+    int rc = cpython_wait(gil, ts, GIL__ANY_SWITCH);
     gil__waiter_leave(gil);
     gil__mutex_unlock(&gil->mu);
     return rc;
@@ -181,7 +183,7 @@ static void cpython_drop(gil_t *gil, gil_tstate_t *ts, gil_reason_t why, bool fo
  * in turn; then hand over and wait as an ordinary waiter that may not take
  * the GIL back before another thread has had it.  Waiting on gil->cond, not
  * on switch_cond, costs one wake-up per handover instead of two. */
-static int cpython_yield(gil_t *gil, gil_tstate_t *ts)
+int gil__yield_on_cond(gil_t *gil, gil_tstate_t *ts, gil__cond_wait_loop_fn wait)
 {
     gil__mutex_lock(&gil->mu);
     gil__waiter_enter(gil);
@@ -194,13 +196,18 @@ static int cpython_yield(gil_t *gil, gil_tstate_t *ts)
     uint64_t t0 = gil__now_ns();
     atomic_store_explicit(&ts->waiting, 1, memory_order_relaxed);
     gil__mutex_lock(&gil->mu);
-    int rc = cpython_wait(gil, ts, (old & GIL__W) ? not_before : ANY_SWITCH);
+    int rc = wait(gil, ts, (old & GIL__W) ? not_before : GIL__ANY_SWITCH);
     gil__waiter_leave(gil);
     gil__mutex_unlock(&gil->mu);
     atomic_store_explicit(&ts->waiting, 0, memory_order_release);
     if (rc != 0)
         return rc;
     return gil__yield_acquired(gil, ts, t0);
+}
+
+static int cpython_yield(gil_t *gil, gil_tstate_t *ts)
+{
+    return gil__yield_on_cond(gil, ts, cpython_wait);
 }
 
 const gil__policy_ops_t gil__policy_cpython = {

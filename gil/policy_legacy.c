@@ -18,14 +18,20 @@
  */
 #include "internal.h"
 
-/* Called with mu held by a registered waiter.  Returns 0 holding the GIL, or
- * GIL_ESHUTDOWN. */
-static int legacy_wait(gil_t *gil, gil_tstate_t *ts)
+/* Called with mu held by a registered waiter (see gil__cond_wait_loop_fn
+ * for not_before).  Returns 0 holding the GIL, or GIL_ESHUTDOWN. */
+static int legacy_wait(gil_t *gil, gil_tstate_t *ts, uint64_t not_before)
 {
     for (;;) {
         if (atomic_load_explicit(&gil->shutdown, memory_order_acquire))
             return GIL_ESHUTDOWN;
         uintptr_t w = atomic_load_explicit(&gil->word, memory_order_relaxed);
+        if (w == 0 && !gil__may_take(gil, not_before)) {
+            /* A yielder: the thread it woke has not taken the GIL yet. */
+            gil__cond_timedwait_ns(&gil->cond, &gil->mu,
+                                   atomic_load_explicit(&gil->interval_us, memory_order_relaxed) * 1000u);
+            continue;
+        }
         if (w == 0) {
             if (!gil__waiter_try_take(gil, ts))
                 continue;
@@ -44,7 +50,7 @@ static int legacy_take(gil_t *gil, gil_tstate_t *ts)
 {
     gil__mutex_lock(&gil->mu);
     gil__waiter_enter(gil);
-    int rc = legacy_wait(gil, ts);
+    int rc = legacy_wait(gil, ts, GIL__ANY_SWITCH);
     gil__waiter_leave(gil);
     gil__mutex_unlock(&gil->mu);
     return rc;
@@ -90,25 +96,7 @@ static int legacy_check(gil_t *gil, gil_tstate_t *ts)
 /* A yielding thread counts as a waiter before it lets go (OCaml #2112). */
 static int legacy_yield(gil_t *gil, gil_tstate_t *ts)
 {
-    gil__mutex_lock(&gil->mu);
-    gil__waiter_enter(gil);
-    gil__mutex_unlock(&gil->mu);
-
-    gil__yield_release_bookkeeping(gil, ts);
-    uintptr_t old = gil__release_word_signal_one(gil);
-    if (old & GIL__W)
-        gil__wait_for_switch(gil, ts);
-
-    uint64_t t0 = gil__now_ns();
-    atomic_store_explicit(&ts->waiting, 1, memory_order_relaxed);
-    gil__mutex_lock(&gil->mu);
-    int rc = legacy_wait(gil, ts);
-    gil__waiter_leave(gil);
-    gil__mutex_unlock(&gil->mu);
-    atomic_store_explicit(&ts->waiting, 0, memory_order_release);
-    if (rc != 0)
-        return rc;
-    return gil__yield_acquired(gil, ts, t0);
+    return gil__yield_on_cond(gil, ts, legacy_wait);
 }
 
 const gil__policy_ops_t gil__policy_legacy = {
