@@ -15,9 +15,10 @@ if [ "$SUDO" = none ] || ! command -v apt-get >/dev/null 2>&1; then
     exit 1
 fi
 echo "libgil: installing$missing" >&2
-if ! { $SUDO apt-get install -y -qq $missing >/dev/null 2>&1 ||
-       { $SUDO apt-get update -qq >/dev/null 2>&1 &&
-         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null 2>&1; }; }; then
+APT="$SUDO env DEBIAN_FRONTEND=noninteractive apt-get"
+# Try with the package lists as they are; refresh them once if that fails.
+if ! { $APT install -y -qq $missing >/dev/null 2>&1 ||
+       { $APT update -qq >/dev/null 2>&1 && $APT install -y -qq $missing >/dev/null 2>&1; }; }; then
     echo "libgil: could not install:$missing (try: apt-get install$missing)" >&2
     exit 1
 fi
