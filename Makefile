@@ -143,7 +143,7 @@ check: test
 # gil.pc for pkg-config.
 $(BUILD)/gil.pc: Makefile | $(BUILD)/obj
 	@printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: gil\nDescription: an embeddable global interpreter lock modelled on CPython'"'"'s\nVersion: %s\nRequires.private: liburcu-bp\nLibs: -L$${libdir} -lgil\nLibs.private: -lpthread\nCflags: -I$${includedir}\n' \
-	    '$(PREFIX)' '$(LIBDIR)' '$(INCDIR)' '$(VERSION)' > $@
+	    '$(PREFIX)' '$(patsubst $(PREFIX)%,$${prefix}%,$(LIBDIR))' '$(patsubst $(PREFIX)%,$${prefix}%,$(INCDIR))' '$(VERSION)' > $@
 
 install: lib $(BUILD)/gil.pc
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
