@@ -229,6 +229,8 @@ static inline int acquired(gil_t *gil, gil_tstate_t *ts, uint64_t wait_t0)
     return 0;
 }
 
+static int take_slow(gil_t *gil, gil_tstate_t *ts);
+
 /* Take the GIL, ts validated and not the holder's thread. */
 int gil__take(gil_t *gil, gil_tstate_t *ts)
 {
@@ -236,6 +238,15 @@ int gil__take(gil_t *gil, gil_tstate_t *ts)
     if (GIL__LIKELY(atomic_compare_exchange_strong_explicit(&gil->word, &expected, (uintptr_t)ts,
                                                             memory_order_seq_cst, memory_order_relaxed)))
         return acquired(gil, ts, 0);
+    gil__busy_enter(ts);
+    int rc = take_slow(gil, ts);
+    gil__busy_leave(ts);
+    return rc;
+}
+
+/* The contended half of gil__take, with ts marked busy. */
+static int take_slow(gil_t *gil, gil_tstate_t *ts)
+{
     if (atomic_load_explicit(&gil->shutdown, memory_order_acquire))
         return GIL_ESHUTDOWN;
     uint64_t t0 = gil__now_ns();
@@ -322,7 +333,11 @@ int gil__drop(gil_t *gil, gil_tstate_t *ts, gil_reason_t why)
                                                                       memory_order_seq_cst,
                                                                       memory_order_relaxed)))
         return 0;
+    /* From here the GIL may be gone (handed over) while we still work on it
+     * (a forced switch waits): stay busy until the policy returns. */
+    gil__busy_enter(ts);
     gil->policy->drop(gil, ts, why, force);
+    gil__busy_leave(ts);
     return 0;
 }
 
@@ -391,6 +406,8 @@ static int run_pending(gil_t *gil, gil_tstate_t *ts)
 
 const uint32_t gil__null_breaker = ~0u;
 
+static int check_slow_body(gil_t *gil, gil_tstate_t *ts);
+
 int gil__check_slow(gil_tstate_t *ts)
 {
     int rc = gil__validate_own(ts, "gil_check");
@@ -399,6 +416,16 @@ int gil__check_slow(gil_tstate_t *ts)
     gil_t *gil = ts->gil;
     if (!holds(gil, ts))
         return GIL__MISUSE(GIL_EPERM);
+    /* Busy for the whole check: a drop request releases and re-takes. */
+    gil__busy_enter(ts);
+    rc = check_slow_body(gil, ts);
+    gil__busy_leave(ts);
+    return rc;
+}
+
+static int check_slow_body(gil_t *gil, gil_tstate_t *ts)
+{
+    int rc;
     uint32_t bits = gil__breaker_load(ts);
     if (bits & GIL__BREAK_SHUTDOWN)
         return GIL_ESHUTDOWN;
@@ -438,7 +465,10 @@ int gil_yield(gil_tstate_t *ts)
         return GIL__MISUSE(GIL_EPERM);
     if (!(w & GIL__W))
         return 0; /* nobody waits */
-    return gil->policy->yield(gil, ts);
+    gil__busy_enter(ts);
+    rc = gil->policy->yield(gil, ts);
+    gil__busy_leave(ts);
+    return rc;
 }
 
 /* Helpers for the policies' yield: the bookkeeping halves of release and

@@ -80,7 +80,7 @@ static void repair_child(gil_t *g, uintptr_t self)
     atomic_store_explicit(&g->switch_waiters, 0, memory_order_relaxed);
     atomic_fetch_and_explicit(&g->flags, ~GIL__F_WAITERS, memory_order_relaxed);
     gil__registry_after_fork_child(g, self);
-    gil__pending_after_fork_child(&g->pending);
+    gil__pending_after_fork_child(g, &g->pending);
     if (g->policy->after_fork_child != NULL)
         g->policy->after_fork_child(g);
 }

@@ -120,6 +120,12 @@ struct gil_tstate {
 
     /* Owner-thread bookkeeping. */
     gil_tstate_t *prev_current;   /* the current state before this one [owner] */
+    _Atomic int busy;             /* nesting count of the owner's libgil calls
+                                     that are in a slow path (may block, may
+                                     have let go of the GIL): another thread's
+                                     gil_tstate_delete is GIL_EBUSY while > 0,
+                                     so gil_destroy cannot free what the owner
+                                     still touches [atomic] seq_cst */
     _Atomic int waiting;          /* 1 while the owner is inside a policy's
                                      take (so it may not be deleted) [atomic] */
     int pending_error;            /* a failing pending call run at acquire,
@@ -177,6 +183,16 @@ struct gil_tstate {
                                      for a grace period after clearing it) */
 };
 
+/* Bracket a slow path of the owner (see gil_tstate.busy). */
+static inline void gil__busy_enter(gil_tstate_t *ts)
+{
+    atomic_fetch_add_explicit(&ts->busy, 1, memory_order_seq_cst);
+}
+static inline void gil__busy_leave(gil_tstate_t *ts)
+{
+    atomic_fetch_sub_explicit(&ts->busy, 1, memory_order_seq_cst);
+}
+
 static inline uintptr_t gil__owner(const gil_tstate_t *ts)
 {
     return atomic_load_explicit(&((gil_tstate_t *)ts)->owner, memory_order_relaxed);
@@ -223,7 +239,7 @@ void gil__pending_fini(gil__pending_t *p);
 /* Run queued calls with the GIL held by ts.  Returns 0, or the first
  * non-zero return of a call (the rest stay queued for the next check). */
 int gil__pending_run(gil_t *gil, gil_tstate_t *ts);
-void gil__pending_after_fork_child(gil__pending_t *p);
+void gil__pending_after_fork_child(gil_t *gil, gil__pending_t *p);
 
 /* ------------------------------------------------------------------------ */
 /* Policies: an internal table of operations (one source file each).        */
@@ -343,6 +359,9 @@ struct gil {
     gil_tstate_t *limbo;              /* deleted, awaiting a grace period [reg] */
     size_t nlimbo;                    /* [reg] */
     gil_tstate_t *pool;               /* reusable memory [reg] */
+    int reclaiming;                   /* deleters inside a grace period, with
+                                         reg_mu dropped; gil_destroy is
+                                         GIL_EBUSY while > 0 [reg] */
     int rcu_sync;                     /* address for the TSan RCU annotations */
 
     gil__pending_t pending;

@@ -102,9 +102,9 @@ int gil_destroy(gil_t *gil)
     if (gil == NULL)
         return GIL__MISUSE(GIL_EINVAL);
     gil__mutex_lock(&gil->reg_mu);
-    size_t live = gil->nstates;
+    bool in_use = gil->nstates != 0 || gil->reclaiming != 0;
     gil__mutex_unlock(&gil->reg_mu);
-    if (live != 0 || atomic_load_explicit(&gil->word, memory_order_acquire) != 0)
+    if (in_use || atomic_load_explicit(&gil->word, memory_order_acquire) != 0)
         return GIL__MISUSE(GIL_EBUSY);
     gil__fork_unregister(gil);
     if (gil->policy->fini != NULL)

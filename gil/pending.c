@@ -153,10 +153,14 @@ int gil__pending_run(gil_t *gil, gil_tstate_t *ts)
     return rc;
 }
 
-/* In a forked child: a producer thread that no longer exists may have
- * claimed a slot without publishing it; void such slots so the consumer does
- * not wait for them forever.  Calls already published still run. */
-void gil__pending_after_fork_child(gil__pending_t *p)
+/* In a forked child, threads that no longer exist may have been anywhere
+ * in the ring's protocol: a producer that claimed a slot but never published
+ * it, a consumer that advanced the head but never freed its slot for the next
+ * lap, a producer that published but never raised GIL__F_PENDING.  Rebuild
+ * every slot's sequence number from head and tail: occupied positions are
+ * published (voided if their producer vanished), free ones belong to the
+ * producer of their position.  Calls already published still run. */
+void gil__pending_after_fork_child(gil_t *gil, gil__pending_t *p)
 {
     uint64_t head = atomic_load_explicit(&p->dequeue_pos, memory_order_relaxed);
     uint64_t tail = atomic_load_explicit(&p->enqueue_pos, memory_order_relaxed);
@@ -168,5 +172,9 @@ void gil__pending_after_fork_child(gil__pending_t *p)
             atomic_store_explicit(&slot->seq, pos + 1, memory_order_relaxed);
         }
     }
+    for (uint64_t pos = tail; pos != head + p->mask + 1; pos++)
+        atomic_store_explicit(&p->slots[pos & p->mask].seq, pos, memory_order_relaxed);
     atomic_store_explicit(&p->busy, 0, memory_order_relaxed);
+    if (head != tail)
+        atomic_fetch_or_explicit(&gil->flags, GIL__F_PENDING, memory_order_relaxed);
 }

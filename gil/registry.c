@@ -98,6 +98,7 @@ static void init_tstate(gil_tstate_t *ts, gil_t *gil, const char *name)
     atomic_store_explicit(&ts->boosts, 0, memory_order_relaxed);
     atomic_store_explicit(&ts->demotions, 0, memory_order_relaxed);
     atomic_store_explicit(&ts->waiting, 0, memory_order_relaxed);
+    atomic_store_explicit(&ts->busy, 0, memory_order_relaxed);
     atomic_store_explicit(&ts->interrupt_code, 0, memory_order_relaxed);
     atomic_store_explicit(&ts->acquisitions, 0, memory_order_relaxed);
     atomic_store_explicit(&ts->contended, 0, memory_order_relaxed);
@@ -163,10 +164,14 @@ static void reclaim_limbo(gil_t *gil)
     gil_tstate_t *batch = gil->limbo;
     gil->limbo = NULL;
     gil->nlimbo = 0;
+    /* gil_destroy must not free the GIL while we are away from reg_mu: the
+     * states are already off the list, so nstates cannot tell it. */
+    gil->reclaiming++;
     gil__mutex_unlock(&gil->reg_mu);
     synchronize_rcu();
     GIL__TSAN_ACQUIRE(&gil->rcu_sync);
     gil__mutex_lock(&gil->reg_mu);
+    gil->reclaiming--;
     while (batch != NULL) {
         gil_tstate_t *next = batch->pool_next;
         batch->pool_next = gil->pool;
@@ -192,8 +197,9 @@ int gil_tstate_delete(gil_tstate_t *ts)
         return GIL__MISUSE(GIL_EPERM);
     if (gil__word_holder(atomic_load_explicit(&gil->word, memory_order_acquire)) == ts)
         return GIL__MISUSE(GIL_EBUSY);
-    if (atomic_load_explicit(&ts->waiting, memory_order_acquire))
-        return GIL__MISUSE(GIL_EBUSY); /* its thread is still blocked inside libgil */
+    if (atomic_load_explicit(&ts->waiting, memory_order_acquire) ||
+        atomic_load_explicit(&ts->busy, memory_order_seq_cst))
+        return GIL__MISUSE(GIL_EBUSY); /* its thread is still inside a libgil slow path */
     if (gil__observed(gil))
         gil__emit(gil, GIL_EVENT_TSTATE_DELETE, ts, NULL, gil__now_ns(), 0, GIL_REASON_RELEASE);
     gil__mutex_lock(&gil->reg_mu);
@@ -269,6 +275,7 @@ void gil__registry_after_fork_child(gil_t *gil, uintptr_t self)
             gil->pool = ts;
         } else {
             atomic_store_explicit(&ts->waiting, 0, memory_order_relaxed);
+            atomic_store_explicit(&ts->busy, 0, memory_order_relaxed);
             ts->queued = ts->sleeping = ts->resuming = 0;
             atomic_store_explicit(&ts->granted, 0, memory_order_relaxed);
             ts->q_next = NULL;
@@ -282,4 +289,5 @@ void gil__registry_after_fork_child(gil_t *gil, uintptr_t self)
         gil->pool = ts;
     }
     gil->nlimbo = 0;
+    gil->reclaiming = 0; /* the reclaimers were other threads: gone */
 }

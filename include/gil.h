@@ -181,9 +181,11 @@ GIL_EXTERN void gil_config_init(gil_config_t *cfg);
  * policy or timing, capacity out of range) or GIL_ENOMEM.  Threads: any. */
 GIL_EXTERN int gil_create(gil_t **out, const gil_config_t *cfg);
 
-/* Destroy a GIL.  GIL_EBUSY while any thread state of it exists (delete them
- * first; after gil_shutdown() that can be done even for threads that were
- * blocked).  GIL_EINVAL for NULL.  Threads: any, no GIL held. */
+/* Destroy a GIL.  GIL_EBUSY while any thread state of it exists, or while a
+ * deletion is still finishing its grace period (delete them first; after
+ * gil_shutdown() that can be done even for threads that were blocked; polling
+ * until it returns 0 is fine).  GIL_EINVAL for NULL.  Threads: any, no GIL
+ * held. */
 GIL_EXTERN int gil_destroy(gil_t *gil);
 
 /* The policy the GIL was created with. */
@@ -209,11 +211,15 @@ GIL_EXTERN int gil_shutdown(gil_t *gil);
  * Returns 0, GIL_EINVAL, GIL_ENOMEM or GIL_ESHUTDOWN.  GIL: any. */
 GIL_EXTERN int gil_tstate_new(gil_t *gil, const char *name, gil_tstate_t **out);
 
-/* Delete a thread state.  GIL_EBUSY if it holds the GIL; GIL_EPERM if it is
- * another thread's (except after gil_shutdown, or in a forked child, where
- * any thread may delete states left behind); GIL_EINVAL for NULL or an
- * already deleted state.  The memory is reused only after every concurrent
- * gil_foreach_tstate reader has finished (RCU grace period). */
+/* Delete a thread state.  GIL_EBUSY if it holds the GIL or its thread is
+ * inside a slow path of libgil (waiting, being switched out, running a check
+ * point's work); GIL_EPERM if it is another thread's (except after
+ * gil_shutdown, or in a forked child, where any thread may delete states
+ * left behind: do so once their threads have returned from libgil, e.g.
+ * after joining them; GIL_EBUSY is the safety net, not the protocol);
+ * GIL_EINVAL for NULL or an already deleted state.  The memory is reused
+ * only after every concurrent gil_foreach_tstate reader has finished (RCU
+ * grace period). */
 GIL_EXTERN int gil_tstate_delete(gil_tstate_t *ts);
 
 /* The state's name ("" if none).  Threads: any; valid while the state is

@@ -158,11 +158,137 @@ static void test_shutdown_during_forced_switch(void **state)
     hang_guard(NULL, 0);
 }
 
+/* ---- teardown races (found by review) ----------------------------------- */
+
+/* A deleter may be inside a grace period, away from the registry lock, with
+ * its batch of states already off the list: gil_destroy must not free the
+ * GIL under it.  A reader on another GIL keeps grace periods long. */
+typedef struct reclaim {
+    gil_t *gil, *other;
+    _Atomic int created, stop_reader;
+} reclaim_t;
+
+static int slow_visit(const gil_tstate_t *ts, void *arg)
+{
+    (void)ts;
+    (void)arg;
+    nap_us(500); /* inside an RCU read-side section */
+    return 0;
+}
+
+static void *rcu_reader(void *arg)
+{
+    reclaim_t *r = arg;
+    while (!atomic_load(&r->stop_reader))
+        CHECK_EQ(gil_foreach_tstate(r->other, slow_visit, NULL), 0);
+    return NULL;
+}
+
+static void *bulk_deleter(void *arg)
+{
+    reclaim_t *r = arg;
+    gil_tstate_t *ts[32]; /* two batches of 16: the last grace period starts at count 0 */
+    for (int i = 0; i < 32; i++)
+        CHECK_EQ(gil_tstate_new(r->gil, "bulk", &ts[i]), 0);
+    atomic_store(&r->created, 1);
+    for (int i = 0; i < 32; i++) /* 16 at a time go through a grace period */
+        CHECK_EQ(gil_tstate_delete(ts[i]), 0);
+    return NULL;
+}
+
+static int states_created(void *arg) { return atomic_load(&((reclaim_t *)arg)->created); }
+
+static void test_shutdown_destroy_waits_for_reclaiming_deleter(void **state)
+{
+    (void)state;
+    hang_guard(__func__, 60);
+    for (int round = 0; round < 5; round++) {
+        reclaim_t r = {.gil = make_gil(5000), .other = make_gil(5000)};
+        gil_tstate_t *visible;
+        assert_int_equal(gil_tstate_new(r.other, "visible", &visible), 0);
+        pthread_t reader = spawn(rcu_reader, &r);
+        pthread_t deleter = spawn(bulk_deleter, &r);
+        wait_until(states_created, &r);
+        int rc;
+        while ((rc = gil_destroy(r.gil)) == GIL_EBUSY)
+            ; /* poll, as a caller tearing down would */
+        assert_int_equal(rc, 0);
+        join(deleter); /* it touched nothing freed (ASan would say) */
+        atomic_store(&r.stop_reader, 1);
+        join(reader);
+        assert_int_equal(gil_tstate_delete(visible), 0);
+        assert_int_equal(gil_destroy(r.other), 0);
+    }
+    ASSERT_NO_CHECK_FAILURES();
+    hang_guard(NULL, 0);
+}
+
+/* A thread inside a slow path of libgil may not have its state deleted by
+ * another thread, even after shutdown: gil_tstate_delete says GIL_EBUSY.  A
+ * hook on WAIT holds the waiter at the start of its slow path. */
+typedef struct gap {
+    gil_t *gil;
+    gil_tstate_t *waiter_ts;
+    _Atomic int in_hook, may_leave;
+    int acquire_rc;
+} gap_t;
+
+static void hold_in_wait(const gil_event_t *ev, void *arg)
+{
+    gap_t *g = arg;
+    if (ev->tstate != g->waiter_ts)
+        return;
+    atomic_store(&g->in_hook, 1);
+    while (!atomic_load(&g->may_leave))
+        nap_us(100);
+}
+
+static int in_hook(void *arg) { return atomic_load(&((gap_t *)arg)->in_hook); }
+
+static void *make_waiter_state(void *arg)
+{
+    gap_t *g = arg;
+    CHECK_EQ(gil_tstate_new(g->gil, "waiter", &g->waiter_ts), 0);
+    g->acquire_rc = gil_acquire(g->waiter_ts);
+    return NULL;
+}
+
+static void test_shutdown_delete_of_busy_state_is_ebusy(void **state)
+{
+    (void)state;
+    hang_guard(__func__, 60);
+    gap_t g;
+    memset(&g, 0, sizeof g);
+    g.gil = make_gil(5000000); /* long interval: nobody asks within the test */
+    gil_tstate_t *main_ts;
+    assert_int_equal(gil_tstate_new(g.gil, "main", &main_ts), 0);
+    assert_int_equal(gil_acquire(main_ts), 0);
+    gil_hook_handle_t h;
+    assert_int_equal(gil_hook_add(g.gil, GIL_EVENT_WAIT, hold_in_wait, &g, &h), 0);
+    pthread_t t = spawn(make_waiter_state, &g); /* the state must be its own */
+    wait_until(in_hook, &g);                    /* the waiter is in gil__take's slow path */
+    assert_int_equal(gil_shutdown(g.gil), 0);
+    assert_int_equal(gil_release(main_ts), 0);
+    assert_int_equal(gil_tstate_delete(main_ts), 0);
+    assert_int_equal(gil_tstate_delete(g.waiter_ts), GIL_EBUSY);
+    assert_int_equal(gil_destroy(g.gil), GIL_EBUSY);
+    atomic_store(&g.may_leave, 1);
+    join(t);
+    assert_int_equal(g.acquire_rc, GIL_ESHUTDOWN);
+    assert_int_equal(gil_tstate_delete(g.waiter_ts), 0); /* it has returned now */
+    assert_int_equal(gil_hook_remove(g.gil, h), 0);
+    assert_int_equal(gil_destroy(g.gil), 0);
+    ASSERT_NO_CHECK_FAILURES();
+    hang_guard(NULL, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shutdown_wakes_every_waiter),
         cmocka_unit_test(test_shutdown_during_forced_switch),
+        cmocka_unit_test(test_shutdown_destroy_waits_for_reclaiming_deleter),
+        cmocka_unit_test(test_shutdown_delete_of_busy_state_is_ebusy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
