@@ -440,7 +440,9 @@ uintptr_t gil__release_word_signal_one(gil_t *gil);
  * switch_number has moved past not_before. */
 #define GIL__ANY_SWITCH UINT64_MAX
 typedef int (*gil__cond_wait_loop_fn)(gil_t *gil, gil_tstate_t *ts, uint64_t not_before);
-/* gil_yield for the policies whose waiters share gil->cond (CPYTHON, LEGACY). */
+/* take and gil_yield for the policies whose waiters share gil->cond
+ * (CPYTHON, LEGACY), given the policy's wait loop. */
+int gil__take_on_cond(gil_t *gil, gil_tstate_t *ts, gil__cond_wait_loop_fn wait);
 int gil__yield_on_cond(gil_t *gil, gil_tstate_t *ts, gil__cond_wait_loop_fn wait);
 /* True if a waiter registered with not_before may take a free GIL now. */
 bool gil__may_take(gil_t *gil, uint64_t not_before);

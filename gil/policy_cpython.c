@@ -132,14 +132,19 @@ static int cpython_wait(gil_t *gil, gil_tstate_t *ts, uint64_t not_before)
     }
 }
 
-static int cpython_take(gil_t *gil, gil_tstate_t *ts)
+int gil__take_on_cond(gil_t *gil, gil_tstate_t *ts, gil__cond_wait_loop_fn wait)
 {
     gil__mutex_lock(&gil->mu);
     gil__waiter_enter(gil);
-    int rc = cpython_wait(gil, ts, GIL__ANY_SWITCH);
+    int rc = wait(gil, ts, GIL__ANY_SWITCH);
     gil__waiter_leave(gil);
     gil__mutex_unlock(&gil->mu);
     return rc;
+}
+
+static int cpython_take(gil_t *gil, gil_tstate_t *ts)
+{
+    return gil__take_on_cond(gil, ts, cpython_wait);
 }
 
 void gil__wait_for_switch(gil_t *gil, gil_tstate_t *ts)

@@ -48,12 +48,7 @@ static int legacy_wait(gil_t *gil, gil_tstate_t *ts, uint64_t not_before)
 
 static int legacy_take(gil_t *gil, gil_tstate_t *ts)
 {
-    gil__mutex_lock(&gil->mu);
-    gil__waiter_enter(gil);
-    int rc = legacy_wait(gil, ts, GIL__ANY_SWITCH);
-    gil__waiter_leave(gil);
-    gil__mutex_unlock(&gil->mu);
-    return rc;
+    return gil__take_on_cond(gil, ts, legacy_wait);
 }
 
 static void legacy_drop(gil_t *gil, gil_tstate_t *ts, gil_reason_t why, bool force)

@@ -113,6 +113,40 @@ gil_t *make_gil(unsigned long interval_us)
     return gil;
 }
 
+static void *hog_main(void *arg)
+{
+    hog_t *h = arg;
+    gil_tstate_t *ts;
+    CHECK_EQ(gil_tstate_new(h->gil, h->name, &ts), 0);
+    CHECK_EQ(gil_acquire(ts), 0);
+    atomic_store(&h->holding, 1);
+    while (!atomic_load(&h->stop))
+        CHECK_EQ(gil_check(ts), 0);
+    CHECK_EQ(gil_release(ts), 0);
+    CHECK_EQ(gil_tstate_delete(ts), 0);
+    return NULL;
+}
+
+void hog_start(hog_t *h, gil_t *gil, const char *name)
+{
+    h->gil = gil;
+    h->name = name;
+    atomic_store(&h->holding, 0);
+    atomic_store(&h->stop, 0);
+    h->thread = spawn(hog_main, h);
+}
+
+int hog_is_holding(void *h)
+{
+    return atomic_load(&((hog_t *)h)->holding);
+}
+
+void hog_stop(hog_t *h)
+{
+    atomic_store(&h->stop, 1);
+    join(h->thread);
+}
+
 void log_init(event_log_t *log)
 {
     memset(log, 0, sizeof *log);

@@ -56,6 +56,20 @@ gil_policy_t test_policy(void);
 /* Skip the calling cmocka test unless the policy is p (with a reason). */
 void only_for_policy(gil_policy_t p, const char *why);
 
+/* A CPU-bound thread: its own state, the GIL, check points (each must
+ * return 0) until hog_stop.  hog_start spawns it;
+ * wait_until(hog_is_holding, h) waits until it has held the GIL once;
+ * hog_stop stops it and joins it (it releases and deletes its state). */
+typedef struct hog {
+    gil_t *gil;
+    const char *name;
+    _Atomic int holding, stop;
+    pthread_t thread;
+} hog_t;
+void hog_start(hog_t *h, gil_t *gil, const char *name);
+int hog_is_holding(void *h);
+void hog_stop(hog_t *h);
+
 /* An ordered event log shared by threads (its own mutex). */
 typedef struct event_log {
     pthread_mutex_t mu;

@@ -140,28 +140,6 @@ static void test_metrics_uncontended_holds_are_not_timed(void **state)
     assert_int_equal(gil_destroy(gil), 0);
 }
 
-typedef struct duel {
-    gil_t *gil;
-    _Atomic int stop;
-    _Atomic int started;
-} duel_t;
-
-static int both_started(void *arg) { return atomic_load(&((duel_t *)arg)->started) == 2; }
-
-static void *duelist(void *arg)
-{
-    duel_t *d = arg;
-    gil_tstate_t *ts;
-    CHECK_EQ(gil_tstate_new(d->gil, "duelist", &ts), 0);
-    CHECK_EQ(gil_acquire(ts), 0);
-    atomic_fetch_add(&d->started, 1);
-    while (!atomic_load(&d->stop))
-        CHECK_EQ(gil_check(ts), 0);
-    CHECK_EQ(gil_release(ts), 0);
-    CHECK_EQ(gil_tstate_delete(ts), 0);
-    return NULL;
-}
-
 /* Two CPU-bound threads share the GIL through drop requests: the figures
  * stay in range, contention shows up, and the waiters keep the averages
  * moving without anybody reading them. */
@@ -169,18 +147,19 @@ static void test_metrics_contended_ratios(void **state)
 {
     (void)state;
     hang_guard(__func__, 120);
-    duel_t d = {.gil = gil_with("duel", test_policy(), GIL_TIMING_CONTENDED, 500)};
-    pthread_t t[2] = {spawn(duelist, &d), spawn(duelist, &d)};
+    gil_t *gil = gil_with("duel", test_policy(), GIL_TIMING_CONTENDED, 500);
+    hog_t t[2];
+    hog_start(&t[0], gil, "duelist");
+    hog_start(&t[1], gil, "duelist");
     gil_stats_t st;
     do {
         nap_us(2000);
-        assert_int_equal(gil_stats_get(d.gil, &st), 0);
-    } while (st.switches < (uint64_t)scaled(60) || atomic_load(&d.started) < 2);
-    atomic_store(&d.stop, 1);
-    join(t[0]);
-    join(t[1]);
+        assert_int_equal(gil_stats_get(gil, &st), 0);
+    } while (st.switches < (uint64_t)scaled(60) || !hog_is_holding(&t[0]) || !hog_is_holding(&t[1]));
+    hog_stop(&t[0]);
+    hog_stop(&t[1]);
     ASSERT_NO_CHECK_FAILURES();
-    assert_int_equal(gil_stats_get(d.gil, &st), 0);
+    assert_int_equal(gil_stats_get(gil, &st), 0);
     assert_ratio(st.held_ratio);
     assert_ratio(st.held_ratio_1s);
     assert_ratio(st.held_ratio_5s);
@@ -191,7 +170,7 @@ static void test_metrics_contended_ratios(void **state)
     assert_true(st.wait_ratio_1s >= 0.0 && st.wait_ratio_15s >= 0.0);
     assert_true(st.switches_per_sec > 0.0);
     assert_int_equal(st.waiting_now, 0);
-    assert_int_equal(gil_destroy(d.gil), 0);
+    assert_int_equal(gil_destroy(gil), 0);
     hang_guard(NULL, 0);
 }
 
@@ -590,18 +569,21 @@ static void test_metrics_prometheus_grammar(void **state)
     hang_guard(__func__, 60);
     /* Names that need escaping, and a byte that is not UTF-8. */
     const char *name = "we\"ird\\gil\nname";
-    duel_t d = {.gil = gil_with(name, GIL_POLICY_CPYTHON, GIL_TIMING_CONTENDED, 500)};
-    pthread_t t[2] = {spawn(duelist, &d), spawn(duelist, &d)};
-    wait_until(both_started, &d); /* their states are 1 and 2 */
+    gil_t *gil = gil_with(name, GIL_POLICY_CPYTHON, GIL_TIMING_CONTENDED, 500);
+    hog_t t[2];
+    hog_start(&t[0], gil, "duelist");
+    wait_until(hog_is_holding, &t[0]); /* their states are 1 and 2 */
+    hog_start(&t[1], gil, "duelist");
+    wait_until(hog_is_holding, &t[1]);
     gil_tstate_t *odd;
-    assert_int_equal(gil_tstate_new(d.gil, "odd \"name\" \xff\\", &odd), 0);
+    assert_int_equal(gil_tstate_new(gil, "odd \"name\" \xff\\", &odd), 0);
     gil_stats_t st;
     do {
         nap_us(1000);
-        assert_int_equal(gil_stats_get(d.gil, &st), 0);
-    } while (st.switches < 10 || atomic_load(&d.started) < 2);
+        assert_int_equal(gil_stats_get(gil, &st), 0);
+    } while (st.switches < 10);
 
-    const gil_t *one[1] = {d.gil};
+    const gil_t *one[1] = {gil};
     char *text = write_prom(one, 1); /* while the threads run */
     prom_t *p = calloc(1, sizeof *p);
     char gils[8][256];
@@ -621,22 +603,21 @@ static void test_metrics_prometheus_grammar(void **state)
     assert_non_null(strstr(text, "gil_info{gil=\"we\\\"ird\\\\gil\\nname\",policy=\"cpython\",version=\""));
     free(text);
 
-    atomic_store(&d.stop, 1);
-    join(t[0]);
-    join(t[1]);
+    hog_stop(&t[0]);
+    hog_stop(&t[1]);
     ASSERT_NO_CHECK_FAILURES();
     assert_int_equal(gil_tstate_delete(odd), 0);
 
     /* Quiet now: counters in the output equal the statistics. */
     text = write_prom(one, 1);
-    assert_int_equal(gil_stats_get(d.gil, &st), 0);
+    assert_int_equal(gil_stats_get(gil, &st), 0);
     char prefix[128];
     snprintf(prefix, sizeof prefix, "gil_acquisitions_total{gil=\"we\\\"ird\\\\gil\\nname\"} ");
     const char *v = find_sample(text, prefix);
     assert_non_null(v);
     assert_int_equal(strtoull(v, NULL, 10), st.acquisitions);
     free(text);
-    assert_int_equal(gil_destroy(d.gil), 0);
+    assert_int_equal(gil_destroy(gil), 0);
     hang_guard(NULL, 0);
 }
 

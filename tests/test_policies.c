@@ -170,12 +170,10 @@ typedef struct prio_run {
     gil_t *gil;
     event_log_t log;
     int pipefd[2];
-    _Atomic int io_blocked, hog_holding, stop;
+    _Atomic int io_blocked;
 } prio_run_t;
 
 static int io_blocked(void *arg) { return atomic_load(&((prio_run_t *)arg)->io_blocked); }
-static int hog_holding(void *arg) { return atomic_load(&((prio_run_t *)arg)->hog_holding); }
-
 /* Takes the GIL, blocks in read() with it released, then must get it back
  * ahead of the CPU thread that has waited longer. */
 static void *io_thread(void *arg)
@@ -195,21 +193,6 @@ static void *io_thread(void *arg)
     gil_tstate_stats_t st;
     CHECK_EQ(gil_tstate_stats_get(ts, &st), 0);
     CHECK(st.boosts >= 1);
-    CHECK_EQ(gil_release(ts), 0);
-    CHECK_EQ(gil_tstate_delete(ts), 0);
-    return NULL;
-}
-
-static void *hog_thread(void *arg)
-{
-    prio_run_t *r = arg;
-    gil_tstate_t *ts;
-    CHECK_EQ(gil_tstate_new(r->gil, "hog", &ts), 0);
-    wait_until(io_blocked, r);
-    CHECK_EQ(gil_acquire(ts), 0);
-    atomic_store(&r->hog_holding, 1);
-    while (!atomic_load(&r->stop))
-        CHECK_EQ(gil_check(ts), 0);
     CHECK_EQ(gil_release(ts), 0);
     CHECK_EQ(gil_tstate_delete(ts), 0);
     return NULL;
@@ -239,17 +222,19 @@ static void test_policies_priority_serves_io_before_cpu(void **state)
     /* A long interval: the CPU waiter never asks within the test, so only
      * the I/O thread's immediate request can move the GIL. */
     r.gil = gil_with(GIL_POLICY_PRIORITY, 60000000);
-    pthread_t io = spawn(io_thread, &r), hog = spawn(hog_thread, &r);
-    wait_until(hog_holding, &r);
+    pthread_t io = spawn(io_thread, &r);
+    wait_until(io_blocked, &r); /* the hog takes the GIL behind its back */
+    hog_t hog;
+    hog_start(&hog, r.gil, "hog");
+    wait_until(hog_is_holding, &hog);
     pthread_t cpu = spawn(cpu_waiter, &r);
     while (waiting_now(r.gil) < 1)
         nap_us(100);
     assert_int_equal(write(r.pipefd[1], "x", 1), 1); /* the I/O completes */
     while (log_count(&r.log) < 1)
         nap_us(100);
-    atomic_store(&r.stop, 1); /* then the hog lets the CPU waiter in */
+    hog_stop(&hog); /* then the hog lets the CPU waiter in */
     join(io);
-    join(hog);
     join(cpu);
     ASSERT_NO_CHECK_FAILURES();
     assert_int_equal(r.log.n, 2);
@@ -265,32 +250,16 @@ static void test_policies_priority_serves_io_before_cpu(void **state)
 
 typedef struct abuse_run {
     gil_t *gil;
-    _Atomic int stop, hog_holding;
     uint64_t contended; /* run until this many restores had to wait */
     unsigned sleep_us; /* 0: an abuser (empty sections) */
     gil_tstate_stats_t result;
 } abuse_run_t;
 
-static void *abuse_hog(void *arg)
-{
-    abuse_run_t *r = arg;
-    gil_tstate_t *ts;
-    CHECK_EQ(gil_tstate_new(r->gil, "hog", &ts), 0);
-    CHECK_EQ(gil_acquire(ts), 0);
-    atomic_store(&r->hog_holding, 1);
-    while (!atomic_load(&r->stop))
-        CHECK_EQ(gil_check(ts), 0);
-    CHECK_EQ(gil_release(ts), 0);
-    CHECK_EQ(gil_tstate_delete(ts), 0);
-    return NULL;
-}
-
-static int abuse_hog_holding(void *arg) { return atomic_load(&((abuse_run_t *)arg)->hog_holding); }
-
 static void run_sections(abuse_run_t *r)
 {
-    pthread_t hog = spawn(abuse_hog, r);
-    wait_until(abuse_hog_holding, r);
+    hog_t hog;
+    hog_start(&hog, r->gil, "hog");
+    wait_until(hog_is_holding, &hog);
     gil_tstate_t *ts;
     assert_int_equal(gil_tstate_new(r->gil, "sections", &ts), 0);
     assert_int_equal(gil_acquire(ts), 0);
@@ -306,8 +275,7 @@ static void run_sections(abuse_run_t *r)
         assert_int_equal(gil_tstate_stats_get(ts, &r->result), 0);
     } while (r->result.contended < r->contended);
     assert_int_equal(gil_release(ts), 0);
-    atomic_store(&r->stop, 1);
-    join(hog);
+    hog_stop(&hog);
     ASSERT_NO_CHECK_FAILURES();
     assert_int_equal(gil_tstate_delete(ts), 0);
 }
@@ -363,7 +331,6 @@ static void test_policies_priority_keeps_real_blocker(void **state)
 typedef struct live {
     gil_t *gil;
     int sv[2];
-    _Atomic int stop;
     long round_trips;
 } live_t;
 
@@ -375,19 +342,6 @@ static void *echo_thread(void *arg)
     while (read(l->sv[1], &c, 1) == 1)
         if (write(l->sv[1], &c, 1) != 1)
             break;
-    return NULL;
-}
-
-static void *live_hog(void *arg)
-{
-    live_t *l = arg;
-    gil_tstate_t *ts;
-    CHECK_EQ(gil_tstate_new(l->gil, "hog", &ts), 0);
-    CHECK_EQ(gil_acquire(ts), 0);
-    while (!atomic_load(&l->stop))
-        CHECK_EQ(gil_check(ts), 0);
-    CHECK_EQ(gil_release(ts), 0);
-    CHECK_EQ(gil_tstate_delete(ts), 0);
     return NULL;
 }
 
@@ -403,9 +357,10 @@ static void run_liveness(gil_policy_t policy, int hogs, unsigned spin_io, unsign
     cfg.priority_spin_cpu_us = spin_cpu;
     assert_int_equal(gil_create(&l.gil, &cfg), 0);
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, l.sv), 0);
-    pthread_t echo = spawn(echo_thread, &l), hog[4];
+    pthread_t echo = spawn(echo_thread, &l);
+    hog_t hog[4];
     for (int i = 0; i < hogs; i++)
-        hog[i] = spawn(live_hog, &l);
+        hog_start(&hog[i], l.gil, "hog");
     gil_tstate_t *ts;
     assert_int_equal(gil_tstate_new(l.gil, "io", &ts), 0);
     assert_int_equal(gil_acquire(ts), 0);
@@ -424,10 +379,9 @@ static void run_liveness(gil_policy_t policy, int hogs, unsigned spin_io, unsign
             assert_int_equal(gil_check(ts), 0);
         l.round_trips++;
     }
-    atomic_store(&l.stop, 1);
     assert_int_equal(gil_release(ts), 0);
     for (int i = 0; i < hogs; i++)
-        join(hog[i]);
+        hog_stop(&hog[i]);
     shutdown(l.sv[0], SHUT_RDWR);
     join(echo);
     close(l.sv[0]);

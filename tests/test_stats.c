@@ -141,46 +141,24 @@ static void test_stats_timing_modes(void **state)
     }
 }
 
-typedef struct hog {
-    gil_t *gil;
-    _Atomic int stop, holding;
-} hog_t;
-
-static int hog_holding(void *arg) { return atomic_load(&((hog_t *)arg)->holding); }
-
-static void *cpu_hog(void *arg)
-{
-    hog_t *h = arg;
-    gil_tstate_t *ts;
-    CHECK_EQ(gil_tstate_new(h->gil, "hog", &ts), 0);
-    CHECK_EQ(gil_acquire(ts), 0);
-    atomic_store(&h->holding, 1);
-    while (!atomic_load(&h->stop))
-        CHECK_EQ(gil_check(ts), 0);
-    CHECK_EQ(gil_release(ts), 0);
-    CHECK_EQ(gil_tstate_delete(ts), 0);
-    return NULL;
-}
-
 /* Contention is timed: waits, holds and drop latencies get recorded and the
  * counters agree with one another. */
 static void test_stats_contended_counters(void **state)
 {
     (void)state;
     hang_guard(__func__, 60);
-    hog_t h = {.gil = make_gil(200)};
+    hog_t h;
+    hog_start(&h, make_gil(200), "hog");
     gil_tstate_t *ts;
     assert_int_equal(gil_tstate_new(h.gil, "main", &ts), 0);
-    pthread_t t = spawn(cpu_hog, &h);
-    wait_until(hog_holding, &h);
+    wait_until(hog_is_holding, &h);
     for (int i = 0; i < 50; i++) {
         assert_int_equal(gil_acquire(ts), 0);
         assert_int_equal(gil_release(ts), 0);
     }
     gil_tstate_stats_t mine;
     assert_int_equal(gil_tstate_stats_get(ts, &mine), 0);
-    atomic_store(&h.stop, 1);
-    join(t);
+    hog_stop(&h);
     ASSERT_NO_CHECK_FAILURES();
     gil_stats_t st = stats_of(h.gil);
     assert_true(st.contended >= 1);

@@ -113,40 +113,20 @@ static char *render(gil_t *gil, const timeline_opts_t *opts)
 
 /* ---- a small convoy --------------------------------------------------------- */
 
-typedef struct run {
-    gil_t *gil;
-    _Atomic int stop, hog_holding;
-} run_t;
-
-static void *hog_main(void *arg)
-{
-    run_t *r = arg;
-    gil_tstate_t *ts;
-    CHECK_EQ(gil_tstate_new(r->gil, "hog", &ts), 0);
-    CHECK_EQ(gil_acquire(ts), 0);
-    atomic_store(&r->hog_holding, 1);
-    while (!atomic_load(&r->stop))
-        CHECK_EQ(gil_check(ts), 0);
-    CHECK_EQ(gil_release(ts), 0);
-    CHECK_EQ(gil_tstate_delete(ts), 0);
-    return NULL;
-}
-
-static int hog_holding(void *arg) { return atomic_load(&((run_t *)arg)->hog_holding); }
-
 static gil_t *traced_convoy(const char *io_name)
 {
     gil_config_t cfg;
     gil_config_init(&cfg);
     cfg.name = "demo";
     cfg.switch_interval_us = 300;
-    run_t r = {0};
-    assert_int_equal(gil_create(&r.gil, &cfg), 0);
-    assert_int_equal(gil_trace_start(r.gil, 0), 0);
-    pthread_t hog = spawn(hog_main, &r);
-    wait_until(hog_holding, &r);
+    gil_t *gil;
+    assert_int_equal(gil_create(&gil, &cfg), 0);
+    assert_int_equal(gil_trace_start(gil, 0), 0);
+    hog_t hog;
+    hog_start(&hog, gil, "hog");
+    wait_until(hog_is_holding, &hog);
     gil_tstate_t *io;
-    assert_int_equal(gil_tstate_new(r.gil, io_name, &io), 0);
+    assert_int_equal(gil_tstate_new(gil, io_name, &io), 0);
     assert_int_equal(gil_acquire(io), 0);
     for (int i = 0; i < 20; i++) {
         GIL_BEGIN_ALLOW_THREADS
@@ -154,12 +134,11 @@ static gil_t *traced_convoy(const char *io_name)
         GIL_END_ALLOW_THREADS
     }
     assert_int_equal(gil_release(io), 0);
-    atomic_store(&r.stop, 1);
-    join(hog);
+    hog_stop(&hog);
     ASSERT_NO_CHECK_FAILURES();
-    assert_int_equal(gil_trace_stop(r.gil), 0);
+    assert_int_equal(gil_trace_stop(gil), 0);
     assert_int_equal(gil_tstate_delete(io), 0);
-    return r.gil;
+    return gil;
 }
 
 static void test_timeline_convoy_svg(void **state)

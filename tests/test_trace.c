@@ -484,26 +484,8 @@ static span_t *spans(const jv_t *root, const char *name, size_t *n)
 
 typedef struct convoy {
     gil_t *gil;
-    _Atomic int stop;
-    _Atomic int hog_holding;
     int rounds;
 } convoy_t;
-
-static void *hog_main(void *arg)
-{
-    convoy_t *c = arg;
-    gil_tstate_t *ts;
-    CHECK_EQ(gil_tstate_new(c->gil, "hog", &ts), 0);
-    CHECK_EQ(gil_acquire(ts), 0);
-    atomic_store(&c->hog_holding, 1);
-    while (!atomic_load(&c->stop))
-        CHECK_EQ(gil_check(ts), 0);
-    CHECK_EQ(gil_release(ts), 0);
-    CHECK_EQ(gil_tstate_delete(ts), 0);
-    return NULL;
-}
-
-static int hog_holding(void *arg) { return atomic_load(&((convoy_t *)arg)->hog_holding); }
 
 static void *io_main(void *arg)
 {
@@ -528,12 +510,12 @@ static void test_trace_convoy_json_structure(void **state)
     hang_guard(__func__, 120);
     convoy_t c = {.gil = cpython_gil("convoy", 500), .rounds = (int)scaled(40)};
     assert_int_equal(gil_trace_start(c.gil, 0), 0);
-    pthread_t hog = spawn(hog_main, &c);
-    wait_until(hog_holding, &c);
+    hog_t hog;
+    hog_start(&hog, c.gil, "hog");
+    wait_until(hog_is_holding, &hog);
     pthread_t io = spawn(io_main, &c);
     join(io);
-    atomic_store(&c.stop, 1);
-    join(hog);
+    hog_stop(&hog);
     ASSERT_NO_CHECK_FAILURES();
     assert_int_equal(gil_trace_stop(c.gil), 0);
 

@@ -201,24 +201,6 @@ static void test_watchdog_fires_once_per_episode(void **state)
 
 /* ---- frequent check points: never a report ------------------------------ */
 
-typedef struct busy {
-    gil_t *gil;
-    _Atomic int stop;
-} busy_t;
-
-static void *checker(void *arg)
-{
-    busy_t *b = arg;
-    gil_tstate_t *ts;
-    CHECK_EQ(gil_tstate_new(b->gil, "checker", &ts), 0);
-    CHECK_EQ(gil_acquire(ts), 0);
-    while (!atomic_load(&b->stop))
-        CHECK_EQ(gil_check(ts), 0);
-    CHECK_EQ(gil_release(ts), 0);
-    CHECK_EQ(gil_tstate_delete(ts), 0);
-    return NULL;
-}
-
 static void test_watchdog_silent_with_frequent_checks(void **state)
 {
     (void)state;
@@ -226,22 +208,23 @@ static void test_watchdog_silent_with_frequent_checks(void **state)
     reports_t rs = {.mu = PTHREAD_MUTEX_INITIALIZER};
     /* Limit 200 ms: a holder checking every few nanoseconds is far below
      * it, even on a loaded machine. */
-    busy_t b = {.gil = watched_gil(1000, 200, collect, &rs)};
-    pthread_t t[2] = {spawn(checker, &b), spawn(checker, &b)};
+    gil_t *gil = watched_gil(1000, 200, collect, &rs);
+    hog_t t[2];
+    hog_start(&t[0], gil, "checker");
+    hog_start(&t[1], gil, "checker");
     gil_stats_t st;
     do {
         nap_us(2000);
-        assert_int_equal(gil_stats_get(b.gil, &st), 0);
+        assert_int_equal(gil_stats_get(gil, &st), 0);
     } while (st.forced_switches < (uint64_t)scaled(100));
-    atomic_store(&b.stop, 1);
-    join(t[0]);
-    join(t[1]);
+    hog_stop(&t[0]);
+    hog_stop(&t[1]);
     ASSERT_NO_CHECK_FAILURES();
-    assert_true(polls(b.gil) >= (uint64_t)scaled(100)); /* the waiters did look */
+    assert_true(polls(gil) >= (uint64_t)scaled(100)); /* the waiters did look */
     assert_int_equal(reports_n(&rs), 0);
-    assert_int_equal(gil_stats_get(b.gil, &st), 0);
+    assert_int_equal(gil_stats_get(gil, &st), 0);
     assert_int_equal(st.watchdog_reports, 0);
-    assert_int_equal(gil_destroy(b.gil), 0);
+    assert_int_equal(gil_destroy(gil), 0);
     hang_guard(NULL, 0);
 }
 
