@@ -50,9 +50,13 @@ CFLAGS_LIB := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -Iinclude -Igil $
 CFLAGS_APP := -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(OPT) $(CFLAGS)
 LDLIBS_APP  = $(BUILD)/libgil.a $(URCU_LIBS) -lpthread -lm $(SAN_LD)
 
-LIB_SRCS := $(sort $(wildcard gil/*.c))
+# The library's layers (docs/design.md): gil/platform, gil/core, gil/policy,
+# gil/observe, and gil/gil.c on top; tests/check_layers.sh checks that each
+# layer only includes and calls the layers below it.
+LIB_LAYERS := platform core policy observe
+LIB_SRCS := $(sort $(wildcard gil/*.c $(addsuffix /*.c,$(addprefix gil/,$(LIB_LAYERS)))))
 LIB_OBJS := $(patsubst gil/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
-LIB_HDRS := include/gil.h $(wildcard gil/*.h)
+LIB_HDRS := include/gil.h $(wildcard gil/*/*.h)
 
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
@@ -73,6 +77,7 @@ deps-bench: deps-lib
 Q := $(if $(V),,@)
 
 $(BUILD)/obj/%.o: gil/%.c $(LIB_HDRS) | $(BUILD)/obj
+	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS_LIB) -c $< -o $@
 
@@ -111,10 +116,17 @@ trace-demo: $(BUILD)/tests/trace_demo
 	./$(BUILD)/tests/trace_demo --policy priority --window-ms 2 --json $(BUILD)/convoy-priority.json --svg docs/img/convoy-priority.svg
 	./$(BUILD)/tests/trace_demo --policy cpython --stall-ms 30 --watchdog 4 --window-ms 60 --json $(BUILD)/stall-cpython.json --svg docs/img/stall-cpython.svg
 
-# The C++ compile test of the public header.
+# The C++ compile test of the public header: the C++ compiler's strict
+# warnings, and clang++'s -Weverything when clang++ is there (a C++ user's
+# -Werror build must stay clean; the C++98-compatibility groups do not apply
+# to a C++11 header).
+CXX_EVERYTHING := -Weverything -Wno-c++98-compat -Wno-c++98-compat-pedantic -Werror
 $(BUILD)/tests/cxx_header: tests/cxx_header.cc include/gil.h $(BUILD)/libgil.a | $(BUILD)/tests
 	@$(if $(Q),echo "  CXX     $@")
 	$(Q)$(CXX) -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude $(OPT) -o $@ $< $(LDLIBS_APP)
+	$(Q)if command -v clang++ >/dev/null 2>&1; then \
+	    clang++ -std=c++11 $(CXX_EVERYTHING) -Iinclude -fsyntax-only $<; \
+	    echo "  gil.h: clang++ -Weverything clean"; fi
 
 # The unit tests.  Each binary is a cmocka group, and the whole suite runs
 # once per scheduling policy (GIL_TEST_POLICY); TEST_ENV lets sanitizer
@@ -125,6 +137,7 @@ unit: $(TEST_BINS) $(BUILD)/tests/cxx_header $(BUILD)/libgil.so
 	    echo "== $$t [policy $$p]"; $(TEST_ENV) GIL_TEST_VARIANT=$(VARIANT) GIL_TEST_POLICY=$$p ./$$t; done; done
 	@./$(BUILD)/tests/cxx_header
 	@tests/check_exports.sh $(BUILD)/libgil.so
+	@tests/check_layers.sh $(BUILD)/obj
 
 TSAN_ENV := TSAN_OPTIONS="die_after_fork=0 halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp"
 ASAN_ENV := ASAN_OPTIONS="detect_leaks=1 abort_on_error=0" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1"

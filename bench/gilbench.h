@@ -18,6 +18,8 @@
 
 #include "gil.h"
 
+#define GIL_POLICY_COUNT__ 4 /* until gilbench enumerates policies itself */
+
 #define GB_MAX_THREAD_COUNTS 8
 #define GB_MAX_THREADS 64
 #define GB_MAX_GOALS 8

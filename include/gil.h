@@ -72,10 +72,10 @@ GIL_EXTERN unsigned gil_version(void);
     XX(EIO, EIO, "writing to an output stream failed")
 
 typedef enum {
-#define GIL__ERR_ENUM(name, val, msg) GIL_##name = -(val),
-    GIL_ERRNO_MAP(GIL__ERR_ENUM)
-#undef GIL__ERR_ENUM
-    GIL__ERR_DUMMY = 0
+    GIL_OK = 0 /* success: what every function returns when it succeeds */
+#define GIL_INTERNAL_ERR_ENUM(name, val, msg) , GIL_##name = -(val)
+    GIL_ERRNO_MAP(GIL_INTERNAL_ERR_ENUM)
+#undef GIL_INTERNAL_ERR_ENUM
 } gil_errno_t;
 
 /* A message for a GIL_E* code ("unknown error" for anything else).
@@ -97,8 +97,7 @@ typedef enum {
     GIL_POLICY_CPYTHON = 0, /* CPython >= 3.2: timed drop requests, forced switching */
     GIL_POLICY_LEGACY = 1,  /* Python <= 3.1: release and re-acquire every N ticks, no handoff */
     GIL_POLICY_FIFO = 2,    /* Ruby 3.3: FIFO queue, direct handoff, yield after the interval */
-    GIL_POLICY_PRIORITY = 3,/* libgil's convoy fix: returning I/O threads are served first */
-    GIL_POLICY_COUNT__      /* number of policies; not a policy */
+    GIL_POLICY_PRIORITY = 3 /* libgil's convoy fix: returning I/O threads are served first */
 } gil_policy_t;
 
 typedef enum {
@@ -135,12 +134,12 @@ typedef struct gil_config {
     unsigned pending_capacity;
     /* Timing mode, see gil_timing_t. */
     gil_timing_t timing;
-    /* A name for this GIL (reports, traces, metrics labels); copied, at most
-     * 63 bytes kept.  NULL means "gil". */
-    const char *name;
     /* GIL_POLICY_LEGACY: check points ("ticks") between forced releases
      * (Python <= 3.1's sys.setcheckinterval).  Default 100. */
     unsigned legacy_check_interval;
+    /* A name for this GIL (reports, traces, metrics labels); copied, at most
+     * 63 bytes kept.  NULL means "gil". */
+    const char *name;
     /* GIL_POLICY_PRIORITY tuning (see docs/policies.md for where the
      * defaults come from; they were measured on a 2-core machine):
      * how long a returning I/O thread spins for a handoff before sleeping
@@ -159,6 +158,7 @@ typedef struct gil_config {
      * watchdog_arg), or with one line on stderr if watchdog_fn is NULL.
      * 0 (the default) turns the watchdog off. */
     unsigned watchdog_factor;
+    unsigned reserved;            /* 0 (explicit padding) */
     gil_watchdog_fn watchdog_fn;
     void *watchdog_arg;
 } gil_config_t;
@@ -277,10 +277,10 @@ GIL_EXTERN int gil_held(const gil_t *gil);
  * GIL_END_ALLOW_THREADS.  If the restore fails (only GIL_ESHUTDOWN can happen
  * for a valid state) the thread continues without the GIL: check
  * gil_held() or the next gil_check() result. */
-#define GIL_BEGIN_ALLOW_THREADS { gil_tstate_t *gil__save = gil_save();
-#define GIL_BLOCK_THREADS (void)gil_restore(gil__save);
-#define GIL_UNBLOCK_THREADS gil__save = gil_save();
-#define GIL_END_ALLOW_THREADS (void)gil_restore(gil__save); }
+#define GIL_BEGIN_ALLOW_THREADS { gil_tstate_t *gil_internal_save = gil_save();
+#define GIL_BLOCK_THREADS (void)gil_restore(gil_internal_save);
+#define GIL_UNBLOCK_THREADS gil_internal_save = gil_save();
+#define GIL_END_ALLOW_THREADS (void)gil_restore(gil_internal_save); }
 
 /* PyGILState_Ensure: make sure the calling thread holds gil, from any thread,
  * including one libgil never saw (a state named "ensure" is created on first
@@ -301,21 +301,17 @@ GIL_EXTERN int gil_ensure_release(gil_t *gil, gil_ensure_t state);
 
 /* Not API: the first member of every gil_tstate_t, exposed so that the
  * check point can be inline.  breaker != 0 means "take the slow path". */
-struct gil__tstate_head {
-    uint32_t breaker; /* GIL__BREAK_* bits; accessed with __atomic builtins */
+struct gil_internal_tstate_head {
+    uint32_t breaker; /* reasons to take the slow path (their bits are the
+                         library's business); accessed with __atomic builtins */
 };
-#define GIL__BREAK_DROP 0x1u      /* a waiter asks the holder to drop */
-#define GIL__BREAK_PENDING 0x2u   /* pending calls may be queued */
-#define GIL__BREAK_INTERRUPT 0x4u /* gil_tstate_interrupt */
-#define GIL__BREAK_SHUTDOWN 0x8u  /* gil_shutdown */
-#define GIL__BREAK_POLICY 0x10u   /* policy-specific work (ticks, ...) */
 
-GIL_EXTERN int gil__check_slow(gil_tstate_t *ts);
+GIL_EXTERN int gil_internal_check_slow(gil_tstate_t *ts);
 
 #if defined(__GNUC__) || defined(__clang__)
-#define GIL__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define GIL_INTERNAL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
-#define GIL__UNLIKELY(x) (x)
+#define GIL_INTERNAL_UNLIKELY(x) (x)
 #endif
 
 /* The check point: call it, with the GIL held, on every back edge and call
@@ -333,21 +329,29 @@ GIL_EXTERN int gil__check_slow(gil_tstate_t *ts);
  * gil.h to send every call through the validating slow path (GIL_EPERM for a
  * state that does not hold the GIL or is another thread's). */
 #ifdef GIL_CHECKED
-#define GIL__CHECK_ALWAYS_SLOW 1
+#define GIL_INTERNAL_CHECK_ALWAYS_SLOW 1
 #else
-#define GIL__CHECK_ALWAYS_SLOW 0
+#define GIL_INTERNAL_CHECK_ALWAYS_SLOW 0
 #endif
 /* Not API: a breaker that is never 0, read instead of a NULL state's, so
  * that gil_check(NULL) reaches the slow path (GIL_EINVAL) without a second
  * branch in the caller's loop: the select below is loop-invariant. */
-GIL_EXTERN extern const uint32_t gil__null_breaker;
+GIL_EXTERN extern const uint32_t gil_internal_null_breaker;
+
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#define GIL_INTERNAL_NULLPTR nullptr
+#define GIL_INTERNAL_HEAD(ts) reinterpret_cast<struct gil_internal_tstate_head *>(ts)
+#else
+#define GIL_INTERNAL_NULLPTR NULL
+#define GIL_INTERNAL_HEAD(ts) ((struct gil_internal_tstate_head *)(void *)(ts))
+#endif
 
 static inline int gil_check(gil_tstate_t *ts)
 {
     const uint32_t *breaker =
-        ts != NULL ? &((struct gil__tstate_head *)(void *)ts)->breaker : &gil__null_breaker;
-    if (GIL__UNLIKELY(GIL__CHECK_ALWAYS_SLOW || __atomic_load_n(breaker, __ATOMIC_RELAXED) != 0))
-        return gil__check_slow(ts);
+        ts != GIL_INTERNAL_NULLPTR ? &GIL_INTERNAL_HEAD(ts)->breaker : &gil_internal_null_breaker;
+    if (GIL_INTERNAL_UNLIKELY(GIL_INTERNAL_CHECK_ALWAYS_SLOW || __atomic_load_n(breaker, __ATOMIC_RELAXED) != 0))
+        return gil_internal_check_slow(ts);
     return 0;
 }
 
@@ -387,7 +391,7 @@ GIL_EXTERN int gil_tstate_interrupt(gil_tstate_t *ts, int code);
 /* Statistics                                                               */
 
 /* A latency distribution summary, in nanoseconds.  Percentiles come from a
- * log-linear histogram with ~2 significant digits (relative error <= 1/64). */
+ * log-linear histogram with ~2 significant digits (relative error <= 1/32). */
 typedef struct gil_hist_summary {
     uint64_t count;
     uint64_t p50_ns, p90_ns, p99_ns, max_ns;
@@ -488,12 +492,12 @@ typedef enum {
 
 typedef struct gil_event {
     gil_event_type_t type;
+    gil_reason_t reason;         /* GIL_EVENT_RELEASED only */
     gil_t *gil;
     const gil_tstate_t *tstate;  /* the thread the event is about */
     const gil_tstate_t *other;   /* see the types; NULL if none */
     uint64_t time_ns;            /* CLOCK_MONOTONIC, nanoseconds */
     uint64_t duration_ns;        /* see the types */
-    gil_reason_t reason;         /* GIL_EVENT_RELEASED only */
 } gil_event_t;
 
 typedef void (*gil_hook_fn)(const gil_event_t *ev, void *arg);
@@ -665,17 +669,18 @@ typedef struct gil_trace_track {
                                     0) the oldest event kept */
     uint64_t end_ns;             /* the trace stop or the state's deletion */
     int deleted;                 /* the state was deleted while tracing */
+    int reserved;                /* 0 (explicit padding) */
 } gil_trace_track_t;
 
 typedef struct gil_trace_slice {
     gil_trace_state_t state;
-    uint64_t start_ns, end_ns;   /* CLOCK_MONOTONIC, start <= end */
-    uint64_t blamed;             /* WANTS_GIL: id of the holder when the wait
-                                    began; 0 if unknown */
     int has_reason;              /* reason is meaningful: */
     gil_reason_t reason;         /* RUNNING: the release that ended it;
                                     others: the release that began it */
     int open;                    /* still the current state at end_ns */
+    uint64_t start_ns, end_ns;   /* CLOCK_MONOTONIC, start <= end */
+    uint64_t blamed;             /* WANTS_GIL: id of the holder when the wait
+                                    began; 0 if unknown */
 } gil_trace_slice_t;
 
 typedef enum {
@@ -688,6 +693,7 @@ typedef struct gil_trace_mark {  /* an instant on the holder's track */
     uint64_t holder;             /* id of the state holding the GIL */
     uint64_t waiter;             /* id of the waiter that asked / noticed */
     gil_trace_mark_kind_t kind;
+    int reserved;                /* 0 (explicit padding) */
 } gil_trace_mark_t;
 
 /* Callbacks for gil_trace_visit; any may be NULL.  A non-zero return stops

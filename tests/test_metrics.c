@@ -8,7 +8,7 @@
  * calls, and against the ordering properties of moving averages.
  */
 #include "helpers.h"
-#include "internal.h" /* gil__ema_step, white-box */
+#include "observe/observe.h" /* gil__ema_step, white-box */
 
 #include <ctype.h>
 #include <math.h>

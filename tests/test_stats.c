@@ -2,7 +2,7 @@
  * test_stats.c - histograms against known inputs, counters, timing modes.
  */
 #include "helpers.h"
-#include "internal.h" /* the histogram, white-box */
+#include "core/core.h" /* the histogram, white-box */
 
 #include <stdlib.h>
 #include <string.h>

@@ -6,7 +6,7 @@
  * flag; start/stop/export while threads run (TSan); misuse.
  */
 #include "helpers.h"
-#include "internal.h" /* gil__observed, white-box */
+#include "core/core.h" /* gil__observed, white-box */
 
 #include <ctype.h>
 #include <stdio.h>

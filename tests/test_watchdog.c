@@ -10,7 +10,7 @@
  * GIL_TEST_POLICY=legacy (LEGACY makes no drop requests to ignore).
  */
 #include "helpers.h"
-#include "internal.h" /* gil->wd_polls: waiter wake-ups, white-box */
+#include "observe/observe.h" /* obs->wd_polls: waiter wake-ups, white-box */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +60,7 @@ static gil_t *watched_gil(unsigned long interval_us, unsigned factor, gil_watchd
 
 static uint64_t polls(gil_t *gil)
 {
-    return atomic_load_explicit(&gil->wd_polls, memory_order_relaxed);
+    return atomic_load_explicit(&gil__obs(gil)->wd_polls, memory_order_relaxed);
 }
 
 static uint64_t drop_requests(gil_t *gil)

@@ -1,5 +1,8 @@
 /*
- * fork.c - keeping every GIL usable in a forked child.
+ * core/fork.c - keeping every GIL usable in a forked child.
+ *
+ * Layer: core (the policy and the observers repair their own state through
+ * their tables' fork hooks).
  *
  * Prefork servers fork while other threads hold or wait for the GIL.  The
  * child has only the forking thread; any mutex another thread held is held
@@ -11,23 +14,29 @@
  *            them do not exist), then repair the state: the forking thread
  *            keeps the GIL if it held it, every other thread's state is
  *            deleted, no one waits, no forced switch is pending.
- * Lock order (also in the rest of the library): the list lock, obs_mu,
- * reg_mu, mu, switch_mu.
+ * Lock order (also in the rest of the library): the list lock, the
+ * observers' lock (observe/observe.h), reg_mu, mu, switch_mu.
  */
-#include "internal.h"
+#include "core/core.h"
 
-#include <string.h>
 #include <urcu-bp.h>
 
 static pthread_mutex_t all_mu = PTHREAD_MUTEX_INITIALIZER;
 static gil_t *all_gils; /* [all_mu] */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static _Atomic uint64_t fork_generation; /* forks this process descends from */
+
+uint64_t gil__fork_generation(void)
+{
+    return atomic_load_explicit(&fork_generation, memory_order_relaxed);
+}
 
 static void prepare(void)
 {
     gil__mutex_lock(&all_mu);
     for (gil_t *g = all_gils; g != NULL; g = g->all_next) {
-        gil__mutex_lock(&g->obs_mu);
+        if (g->observer != NULL && g->observer->before_fork != NULL)
+            g->observer->before_fork(g);
         gil__mutex_lock(&g->reg_mu);
         gil__mutex_lock(&g->mu);
         gil__mutex_lock(&g->switch_mu);
@@ -42,31 +51,18 @@ static void parent(void)
         gil__mutex_unlock(&g->switch_mu);
         gil__mutex_unlock(&g->mu);
         gil__mutex_unlock(&g->reg_mu);
-        gil__mutex_unlock(&g->obs_mu);
+        if (g->observer != NULL && g->observer->after_fork_parent != NULL)
+            g->observer->after_fork_parent(g);
     }
     gil__mutex_unlock(&all_mu);
 }
 
-static void reinit_mutex(pthread_mutex_t *m)
-{
-    memset(m, 0, sizeof *m);
-    gil__mutex_init(m);
-}
-
-static void reinit_cond(pthread_cond_t *c)
-{
-    memset(c, 0, sizeof *c);
-    gil__cond_init(c);
-}
-
 static void repair_child(gil_t *g, uintptr_t self)
 {
-    reinit_mutex(&g->reg_mu);
-    reinit_mutex(&g->mu);
-    reinit_mutex(&g->switch_mu);
-    reinit_mutex(&g->obs_mu);
-    reinit_cond(&g->cond);
-    reinit_cond(&g->switch_cond);
+    gil__mutex_reinit(&g->reg_mu);
+    gil__mutex_reinit(&g->mu);
+    gil__mutex_reinit(&g->switch_mu);
+    gil__cond_reinit(&g->switch_cond);
 
     gil_tstate_t *holder = gil__word_holder(atomic_load_explicit(&g->word, memory_order_relaxed));
     bool keep = holder != NULL && gil__owner(holder) == self;
@@ -83,15 +79,18 @@ static void repair_child(gil_t *g, uintptr_t self)
     gil__pending_after_fork_child(g, &g->pending);
     if (g->policy->after_fork_child != NULL)
         g->policy->after_fork_child(g);
+    if (g->observer != NULL && g->observer->after_fork_child != NULL)
+        g->observer->after_fork_child(g);
 }
 
 static void child(void)
 {
     urcu_bp_after_fork_child();
+    atomic_fetch_add_explicit(&fork_generation, 1, memory_order_relaxed);
     uintptr_t self = gil__thread_id();
     for (gil_t *g = all_gils; g != NULL; g = g->all_next)
         repair_child(g, self);
-    reinit_mutex(&all_mu);
+    gil__mutex_reinit(&all_mu);
 }
 
 static void install(void)

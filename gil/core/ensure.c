@@ -1,5 +1,7 @@
 /*
- * ensure.c - gil_ensure / gil_ensure_release (PyGILState_Ensure/Release).
+ * core/ensure.c - gil_ensure / gil_ensure_release (PyGILState_Ensure/Release).
+ *
+ * Layer: core.
  *
  * Each thread keeps a small list of records, one per GIL it has called
  * gil_ensure on: the state used, the nesting counter, and whether libgil
@@ -8,7 +10,7 @@
  * after a thread that exits with records left (releasing a GIL it still holds
  * through them, so that other threads are not blocked forever).
  */
-#include "internal.h"
+#include "core/core.h"
 
 #include <stdlib.h>
 

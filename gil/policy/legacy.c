@@ -1,5 +1,7 @@
 /*
- * policy_legacy.c - GIL_POLICY_LEGACY: the GIL of Python <= 3.1.
+ * policy/legacy.c - GIL_POLICY_LEGACY: the GIL of Python <= 3.1.
+ *
+ * Layer: policy (calls core and platform only).
  *
  * No timed waits and no drop requests: waiters sleep until signalled.  The
  * holder counts check points ("ticks") and every `legacy_check_interval`
@@ -16,20 +18,35 @@
  * Python 2 counted always; with nobody waiting its release/re-acquire was a
  * no-op apart from its cost.
  */
-#include "internal.h"
+#include "policy/policy.h"
 
-/* Called with mu held by a registered waiter (see gil__cond_wait_loop_fn
- * for not_before).  Returns 0 holding the GIL, or GIL_ESHUTDOWN. */
-static int legacy_wait(gil_t *gil, gil_tstate_t *ts, uint64_t not_before)
+/* Per-thread state. */
+typedef struct legacy_tstate {
+    unsigned ticks; /* check points left before the next forced release [owner] */
+} legacy_tstate_t;
+
+static legacy_tstate_t *legacy_of(const gil_tstate_t *ts)
 {
+    return gil__policy_tstate(ts);
+}
+
+static void legacy_tstate_init(gil_t *gil, gil_tstate_t *ts)
+{
+    legacy_of(ts)->ticks = gil->config.legacy_check_interval;
+}
+
+/* Called with mu held by a registered waiter (see gil__wait_req_t for
+ * not_before).  Returns 0 holding the GIL, or GIL_ESHUTDOWN. */
+static int legacy_wait(gil_t *gil, gil_tstate_t *ts, const gil__wait_req_t *req)
+{
+    uint64_t not_before = req->not_before;
     for (;;) {
         if (atomic_load_explicit(&gil->shutdown, memory_order_acquire))
             return GIL_ESHUTDOWN;
         uintptr_t w = atomic_load_explicit(&gil->word, memory_order_relaxed);
         if (w == 0 && !gil__may_take(gil, not_before)) {
             /* A yielder: the thread it woke has not taken the GIL yet. */
-            gil__cond_timedwait_ns(&gil->cond, &gil->mu,
-                                   atomic_load_explicit(&gil->interval_us, memory_order_relaxed) * 1000u);
+            gil__shared_cond_wait(gil, atomic_load_explicit(&gil->interval_us, memory_order_relaxed) * 1000u);
             continue;
         }
         if (w == 0) {
@@ -42,13 +59,13 @@ static int legacy_wait(gil_t *gil, gil_tstate_t *ts, uint64_t not_before)
         if (!gil__waiter_set_w(gil, w))
             continue;
         gil__breaker_set(gil__word_holder(w), GIL__BREAK_POLICY);
-        gil__cond_wait(&gil->cond, &gil->mu);
+        gil__shared_cond_wait(gil, 0);
     }
 }
 
 static int legacy_take(gil_t *gil, gil_tstate_t *ts)
 {
-    return gil__take_on_cond(gil, ts, legacy_wait);
+    return gil__shared_cond_take(gil, ts, legacy_wait);
 }
 
 static void legacy_drop(gil_t *gil, gil_tstate_t *ts, gil_reason_t why, bool force)
@@ -70,9 +87,10 @@ static bool anyone_waits(gil_t *gil)
  * microseconds, 100 ticks a few), and Python 2 kept ticking regardless. */
 static int legacy_check(gil_t *gil, gil_tstate_t *ts)
 {
-    if (--ts->ticks > 0)
+    legacy_tstate_t *lt = legacy_of(ts);
+    if (--lt->ticks > 0)
         return 0;
-    ts->ticks = gil->config.legacy_check_interval;
+    lt->ticks = gil->config.legacy_check_interval;
     if (!anyone_waits(gil)) {
         /* Stop counting.  A waiter registers before it sets the bit, so
          * look again after clearing. */
@@ -91,18 +109,21 @@ static int legacy_check(gil_t *gil, gil_tstate_t *ts)
 /* A yielding thread counts as a waiter before it lets go (OCaml #2112). */
 static int legacy_yield(gil_t *gil, gil_tstate_t *ts)
 {
-    return gil__yield_on_cond(gil, ts, legacy_wait);
+    return gil__shared_cond_yield(gil, ts, legacy_wait);
 }
 
 const gil__policy_ops_t gil__policy_legacy = {
     .name = "legacy",
     .id = GIL_POLICY_LEGACY,
+    .flags = 0,
+    .tstate_size = sizeof(legacy_tstate_t),
+    .init = gil__shared_cond_init,
+    .fini = gil__shared_cond_fini,
+    .tstate_init = legacy_tstate_init,
     .take = legacy_take,
     .drop = legacy_drop,
     .yield = legacy_yield,
     .check = legacy_check,
-    .wake_all = NULL, /* waiters sleep on gil->cond, broadcast by gil_shutdown */
-    .init = NULL,
-    .fini = NULL,
-    .after_fork_child = NULL,
+    .wake_all = gil__shared_cond_wake_all,
+    .after_fork_child = gil__shared_cond_after_fork_child,
 };

@@ -1,5 +1,8 @@
 /*
- * core.c - taking, releasing, the check point, yield, shutdown.
+ * core/core.c - taking, releasing, the check point, yield, shutdown.
+ *
+ * Layer: core (calls platform only; the policy and the observers are called
+ * through the tables of core.h, never by name).
  *
  * Notes about the implementation
  * ==============================
@@ -34,7 +37,7 @@
  *
  * The drop request (CPython's eval-breaker bit).  Each tstate starts with a
  * 32-bit breaker word; gil_check() in gil.h loads it relaxed and branches, and
- * only a set bit leads here (gil__check_slow).  A waiter whose timed wait
+ * only a set bit leads here (gil_internal_check_slow).  A waiter whose timed wait
  * expired sets GIL__BREAK_DROP on the holder only if the GIL is still held
  * AND gil->switch_number did not change during its interval: if a switch
  * happened, the new holder gets a full interval before being asked (CPython's
@@ -93,11 +96,18 @@
  * detects neither.
  *
  * Shutdown.  gil_shutdown sets gil->shutdown, GIL__F_SHUTDOWN and
- * GIL__BREAK_SHUTDOWN on every state, then wakes every waiter and every
- * forced-switch waiter.  All wait loops test gil->shutdown under their mutex,
- * so none sleeps again.  Nothing ever waits without a way out.
+ * GIL__BREAK_SHUTDOWN on every state, then wakes every waiter (the policy's
+ * wake_all) and every forced-switch waiter.  All wait loops test
+ * gil->shutdown under their mutex, so none sleeps again.  Nothing ever waits
+ * without a way out.
+ *
+ * Cancellation.  Every wait is a condvar wait, a cancellation point; the
+ * policies' cleanup handlers (policy/waiter.c) undo a cancelled waiter's
+ * part in the protocol, and busy_run's handler undoes the core's (busy,
+ * waiting).  Hooks run with cancellation disabled (gil__emit), so that a
+ * wait loop that let go of its mutex to run them cannot be cancelled there.
  */
-#include "internal.h"
+#include "core/core.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +124,29 @@ int gil__validate_own(const gil_tstate_t *ts, const char *fn)
     if (gil__owner(ts) != gil__thread_id())
         return gil__misuse(fn, GIL_EPERM);
     return 0;
+}
+
+/* A slow path of the owner that may block (a cancellation point) runs
+ * inside busy_run: a thread cancelled inside stops being busy and waiting on
+ * its way out, so that its state can still be deleted. */
+typedef int (*slow_fn)(gil_t *gil, gil_tstate_t *ts, uintptr_t arg);
+
+static void busy_cancelled(void *arg)
+{
+    gil_tstate_t *ts = arg;
+    atomic_store_explicit(&ts->waiting, 0, memory_order_release);
+    gil__busy_leave(ts);
+}
+
+GIL__NOINLINE static int busy_run(gil_t *gil, gil_tstate_t *ts, slow_fn fn, uintptr_t arg)
+{
+    volatile int rc; /* assigned after pthread_cleanup_push's setjmp */
+    gil__busy_enter(ts);
+    pthread_cleanup_push(busy_cancelled, ts);
+    rc = fn(gil, ts, arg);
+    pthread_cleanup_pop(0);
+    gil__busy_leave(ts);
+    return rc;
 }
 
 /* Acquire: callers may read the holder's state through the word, and the
@@ -229,7 +262,7 @@ static inline int acquired(gil_t *gil, gil_tstate_t *ts, uint64_t wait_t0)
     return 0;
 }
 
-static int take_slow(gil_t *gil, gil_tstate_t *ts);
+static int take_slow(gil_t *gil, gil_tstate_t *ts, uintptr_t unused);
 
 /* Take the GIL, ts validated and not the holder's thread. */
 int gil__take(gil_t *gil, gil_tstate_t *ts)
@@ -238,15 +271,13 @@ int gil__take(gil_t *gil, gil_tstate_t *ts)
     if (GIL__LIKELY(atomic_compare_exchange_strong_explicit(&gil->word, &expected, (uintptr_t)ts,
                                                             memory_order_seq_cst, memory_order_relaxed)))
         return acquired(gil, ts, 0);
-    gil__busy_enter(ts);
-    int rc = take_slow(gil, ts);
-    gil__busy_leave(ts);
-    return rc;
+    return busy_run(gil, ts, take_slow, 0);
 }
 
 /* The contended half of gil__take, with ts marked busy. */
-static int take_slow(gil_t *gil, gil_tstate_t *ts)
+static int take_slow(gil_t *gil, gil_tstate_t *ts, uintptr_t unused)
 {
+    (void)unused;
     if (atomic_load_explicit(&gil->shutdown, memory_order_acquire))
         return GIL_ESHUTDOWN;
     uint64_t t0 = gil__now_ns();
@@ -321,6 +352,13 @@ GIL__NOINLINE static bool release_slow_bookkeeping(gil_t *gil, gil_tstate_t *ts,
     return true;
 }
 
+/* arg: the reason << 1 | force. */
+static int policy_drop(gil_t *gil, gil_tstate_t *ts, uintptr_t arg)
+{
+    gil->policy->drop(gil, ts, (gil_reason_t)(arg >> 1), (arg & 1) != 0);
+    return 0;
+}
+
 int gil__drop(gil_t *gil, gil_tstate_t *ts, gil_reason_t why)
 {
     current_pop(ts);
@@ -335,10 +373,7 @@ int gil__drop(gil_t *gil, gil_tstate_t *ts, gil_reason_t why)
         return 0;
     /* From here the GIL may be gone (handed over) while we still work on it
      * (a forced switch waits): stay busy until the policy returns. */
-    gil__busy_enter(ts);
-    gil->policy->drop(gil, ts, why, force);
-    gil__busy_leave(ts);
-    return 0;
+    return busy_run(gil, ts, policy_drop, (uintptr_t)why << 1 | (uintptr_t)force);
 }
 
 int gil_release(gil_tstate_t *ts)
@@ -404,11 +439,11 @@ static int run_pending(gil_t *gil, gil_tstate_t *ts)
     return gil__pending_run(gil, ts);
 }
 
-const uint32_t gil__null_breaker = ~0u;
+const uint32_t gil_internal_null_breaker = ~0u;
 
-static int check_slow_body(gil_t *gil, gil_tstate_t *ts);
+static int check_slow_body(gil_t *gil, gil_tstate_t *ts, uintptr_t unused);
 
-int gil__check_slow(gil_tstate_t *ts)
+int gil_internal_check_slow(gil_tstate_t *ts)
 {
     int rc = gil__validate_own(ts, "gil_check");
     if (rc != 0)
@@ -417,14 +452,12 @@ int gil__check_slow(gil_tstate_t *ts)
     if (!holds(gil, ts))
         return GIL__MISUSE(GIL_EPERM);
     /* Busy for the whole check: a drop request releases and re-takes. */
-    gil__busy_enter(ts);
-    rc = check_slow_body(gil, ts);
-    gil__busy_leave(ts);
-    return rc;
+    return busy_run(gil, ts, check_slow_body, 0);
 }
 
-static int check_slow_body(gil_t *gil, gil_tstate_t *ts)
+static int check_slow_body(gil_t *gil, gil_tstate_t *ts, uintptr_t unused)
 {
+    (void)unused;
     int rc;
     uint32_t bits = gil__breaker_load(ts);
     if (bits & GIL__BREAK_SHUTDOWN)
@@ -454,6 +487,12 @@ int gil_tstate_interrupt(gil_tstate_t *ts, int code)
 /* ------------------------------------------------------------------------ */
 /* Yield                                                                    */
 
+static int policy_yield(gil_t *gil, gil_tstate_t *ts, uintptr_t unused)
+{
+    (void)unused;
+    return gil->policy->yield(gil, ts);
+}
+
 int gil_yield(gil_tstate_t *ts)
 {
     int rc = gil__validate_own(ts, "gil_yield");
@@ -465,10 +504,7 @@ int gil_yield(gil_tstate_t *ts)
         return GIL__MISUSE(GIL_EPERM);
     if (!(w & GIL__W))
         return 0; /* nobody waits */
-    gil__busy_enter(ts);
-    rc = gil->policy->yield(gil, ts);
-    gil__busy_leave(ts);
-    return rc;
+    return busy_run(gil, ts, policy_yield, 0);
 }
 
 /* Helpers for the policies' yield: the bookkeeping halves of release and
@@ -483,6 +519,29 @@ bool gil__yield_release_bookkeeping(gil_t *gil, gil_tstate_t *ts)
 int gil__yield_acquired(gil_t *gil, gil_tstate_t *ts, uint64_t wait_t0)
 {
     return acquired(gil, ts, wait_t0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Events for the observers                                                 */
+
+void gil__emit(gil_t *gil, gil_event_type_t type, const gil_tstate_t *ts, const gil_tstate_t *other,
+               uint64_t time_ns, uint64_t duration_ns, gil_reason_t reason)
+{
+    if (gil->observer == NULL || gil->observer->event == NULL)
+        return;
+    gil_event_t ev = {
+        .type = type,
+        .gil = gil,
+        .tstate = ts,
+        .other = other,
+        .time_ns = time_ns,
+        .duration_ns = duration_ns,
+        .reason = reason,
+    };
+    /* A hook is not a cancellation point, whatever it calls: see the notes. */
+    int cancel_state = gil__cancel_disable();
+    gil->observer->event(gil, &ev);
+    gil__cancel_restore(cancel_state);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -513,9 +572,7 @@ int gil_shutdown(gil_t *gil)
     gil__registry_set_breaker_all(gil, GIL__BREAK_SHUTDOWN);
     /* Every sleeper re-tests gil->shutdown under the mutex it sleeps on. */
     gil__mutex_lock(&gil->mu);
-    gil__cond_broadcast(&gil->cond);
-    if (gil->policy->wake_all != NULL)
-        gil->policy->wake_all(gil);
+    gil->policy->wake_all(gil);
     gil__mutex_unlock(&gil->mu);
     gil__mutex_lock(&gil->switch_mu);
     gil__cond_broadcast(&gil->switch_cond);

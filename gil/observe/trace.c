@@ -1,10 +1,12 @@
 /*
- * trace.c - per-thread flight recorders of GIL state changes, and their
+ * observe/trace.c - per-thread flight recorders of GIL state changes, and their
  * Chrome Trace Event Format export.
  *
- * Recording.  A trace session (gil->trace) owns one ring per thread state
+ * Layer: observe (calls core and platform only).
+ *
+ * Recording.  A trace session (gil__obs(gil)->trace) owns one ring per thread state
  * that existed while it recorded.  A ring is written only by its state's
- * owner thread, from gil__emit (observe.c), which every event already goes
+ * owner thread, from the event handler (hooks.c), which every event already goes
  * through while GIL__F_OBSERVE is set: the recorder loads the state's ring
  * pointer, fills one 16-byte record and publishes it by bumping the ring's
  * head.  No lock, no allocation, no read-modify-write instruction: the
@@ -14,17 +16,18 @@
  *
  * Rings are allocated where allocation is allowed: for every live state at
  * gil_trace_start, and for a state created while recording in
- * gil_tstate_new (registry.c calls gil__trace_tstate_new with reg_mu held).
+ * gil_tstate_new (the core's registry calls gil__trace_tstate_new, through the observer
+ * table, with reg_mu held).
  * Deleting a state detaches its ring and stamps its end; the ring stays in
  * the session, so the track of a thread that came and went is kept.
  *
- * Lifetime.  The recorder runs inside gil__emit's RCU read-side section.
+ * Lifetime.  The recorder runs inside the event handler's RCU read-side section.
  * gil_trace_stop clears every state's ring pointer under reg_mu, drops its
  * observer count and waits for a grace period: after that no recorder can
  * still be writing, and the session is immutable until the next
  * gil_trace_start (which frees it) or gil_destroy.  Export (visit, JSON)
- * reads it under obs_mu, which start and stop also hold.
- * Lock order: obs_mu, then reg_mu (as everywhere in the library).
+ * reads it under obs->mu, which start and stop also hold.
+ * Lock order: obs->mu, then reg_mu (as everywhere in the library).
  *
  * The initial state.  A state that exists when the trace starts gets a
  * first record describing its state at that moment (holds the GIL, waits,
@@ -38,7 +41,7 @@
  * the GIL away only to take it back at once: wants_gil.  Drop requests are
  * recorded by the waiter (its own ring) and shown on the holder's track.
  */
-#include "internal.h"
+#include "observe/observe.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -82,10 +85,10 @@ struct gil__trace_ring {
 };
 
 struct gil__trace {
-    uint64_t start_ns, stop_ns;  /* [obs_mu] */
-    unsigned long interval_us;   /* at stop [obs_mu] */
+    uint64_t start_ns, stop_ns;  /* [obs->mu] */
+    unsigned long interval_us;   /* at stop [obs->mu] */
     size_t capacity;             /* [const] */
-    int recording;               /* [obs_mu and reg_mu to write] */
+    int recording;               /* [obs->mu and reg_mu to write] */
     uint64_t untraced;           /* states that got no ring [reg] */
     gil__trace_ring_t *rings;    /* newest first [reg] */
     size_t nrings;               /* [reg] */
@@ -123,7 +126,7 @@ void gil__trace_record(gil_t *gil, gil_event_type_t type, const gil_tstate_t *ts
                        const gil_tstate_t *other, uint64_t time_ns, gil_reason_t reason)
 {
     (void)gil;
-    gil__trace_ring_t *r = atomic_load_explicit(&((gil_tstate_t *)ts)->trace_ring, memory_order_acquire);
+    gil__trace_ring_t *r = (gil__trace_ring_t *)atomic_load_explicit(&((gil_tstate_t *)ts)->obs_slot, memory_order_acquire);
     /* Only the owner writes its ring; an event about ts raised by another
      * thread (a deletion after shutdown) is not recorded. */
     if (r == NULL || gil__owner(ts) != gil__thread_id())
@@ -137,11 +140,11 @@ void gil__trace_watchdog(gil_t *gil, const gil_tstate_t *waiter, uint64_t holder
 {
     if (!gil__observed(gil))
         return;
-    urcu_bp_read_lock(); /* the ring's lifetime, as in gil__emit */
-    gil__trace_ring_t *r = atomic_load_explicit(&((gil_tstate_t *)waiter)->trace_ring, memory_order_acquire);
+    urcu_bp_read_lock(); /* the ring's lifetime, as in the event handler */
+    gil__trace_ring_t *r = (gil__trace_ring_t *)atomic_load_explicit(&((gil_tstate_t *)waiter)->obs_slot, memory_order_acquire);
     if (r != NULL && gil__owner(waiter) == gil__thread_id())
         ring_put(r, time_ns, REC_WATCHDOG, holder_id, GIL_REASON_RELEASE);
-    GIL__TSAN_RELEASE(&gil->obs_rcu_sync);
+    GIL__TSAN_RELEASE(&gil__obs(gil)->rcu_sync);
     urcu_bp_read_unlock();
 }
 
@@ -189,7 +192,7 @@ static void session_free(gil__trace_t *s)
 void gil__trace_tstate_new(gil_t *gil, gil_tstate_t *ts)
 {
     gil__trace_ring_t *r = NULL;
-    gil__trace_t *s = gil->trace;
+    gil__trace_t *s = gil__obs(gil)->trace;
     if (s != NULL && s->recording) {
         r = ring_new(s, ts, ts->created_ns);
         if (r != NULL)
@@ -198,23 +201,23 @@ void gil__trace_tstate_new(gil_t *gil, gil_tstate_t *ts)
             s->untraced++; /* reported, never fatal for gil_tstate_new */
     }
     /* Always stored: pooled memory may hold a pointer from an earlier life. */
-    atomic_store_explicit(&ts->trace_ring, r, memory_order_release);
+    atomic_store_explicit(&ts->obs_slot, r, memory_order_release);
 }
 
 void gil__trace_tstate_delete(gil_t *gil, gil_tstate_t *ts)
 {
     (void)gil;
-    gil__trace_ring_t *r = atomic_load_explicit(&ts->trace_ring, memory_order_relaxed);
+    gil__trace_ring_t *r = (gil__trace_ring_t *)atomic_load_explicit(&ts->obs_slot, memory_order_relaxed);
     if (r == NULL)
         return;
-    atomic_store_explicit(&ts->trace_ring, NULL, memory_order_relaxed);
+    atomic_store_explicit(&ts->obs_slot, NULL, memory_order_relaxed);
     r->end_ns = gil__now_ns();
 }
 
 void gil__trace_fini(gil_t *gil)
 {
-    session_free(gil->trace);
-    gil->trace = NULL;
+    session_free(gil__obs(gil)->trace);
+    gil__obs(gil)->trace = NULL;
 }
 
 /* Make the hold in progress timed, so that its release is recorded (the
@@ -232,7 +235,7 @@ static void time_current_hold(gil_t *gil, uint64_t now)
 
 /* Rings for every live state, each starting with the state's state.
  * All or nothing: nothing is published unless every ring exists (an owner
- * may start writing as soon as it sees its ring).  Called with obs_mu and
+ * may start writing as soon as it sees its ring).  Called with obs->mu and
  * reg_mu.  Returns false when out of memory. */
 static bool attach_rings(gil_t *gil, gil__trace_t *s, uint64_t now)
 {
@@ -257,7 +260,7 @@ static bool attach_rings(gil_t *gil, gil__trace_t *s, uint64_t now)
     n = 0;
     for (gil_tstate_t *ts = atomic_load_explicit(&gil->head, memory_order_relaxed); ts != NULL;
          ts = atomic_load_explicit(&ts->next, memory_order_relaxed))
-        atomic_store_explicit(&ts->trace_ring, made[n++], memory_order_release);
+        atomic_store_explicit(&ts->obs_slot, made[n++], memory_order_release);
     free(made);
     return true;
 }
@@ -273,9 +276,9 @@ int gil_trace_start(gil_t *gil, size_t capacity)
         return GIL_ENOMEM;
     s->capacity = round_capacity(capacity != 0 ? capacity : DEFAULT_CAPACITY);
 
-    gil__mutex_lock(&gil->obs_mu);
-    if (gil->trace != NULL && gil->trace->recording) {
-        gil__mutex_unlock(&gil->obs_mu);
+    gil__mutex_lock(&gil__obs(gil)->mu);
+    if (gil__obs(gil)->trace != NULL && gil__obs(gil)->trace->recording) {
+        gil__mutex_unlock(&gil__obs(gil)->mu);
         free(s);
         return GIL__MISUSE(GIL_EBUSY);
     }
@@ -290,19 +293,19 @@ int gil_trace_start(gil_t *gil, size_t capacity)
     gil__mutex_lock(&gil->reg_mu);
     /* The old session is unreachable: its stop cleared every ring pointer
      * and waited for a grace period. */
-    gil__trace_t *old = gil->trace;
+    gil__trace_t *old = gil__obs(gil)->trace;
     bool ok = attach_rings(gil, s, now);
     if (ok)
-        gil->trace = s;
+        gil__obs(gil)->trace = s;
     gil__mutex_unlock(&gil->reg_mu);
 
     if (!ok) {
         gil__observers_add(gil, -1);
-        gil__mutex_unlock(&gil->obs_mu);
+        gil__mutex_unlock(&gil__obs(gil)->mu);
         session_free(s);
         return GIL_ENOMEM;
     }
-    gil__mutex_unlock(&gil->obs_mu);
+    gil__mutex_unlock(&gil__obs(gil)->mu);
     session_free(old);
     return 0;
 }
@@ -313,16 +316,16 @@ int gil_trace_stop(gil_t *gil)
         return GIL__MISUSE(GIL_EINVAL);
     if (urcu_bp_read_ongoing())
         return GIL__MISUSE(GIL_EDEADLK); /* a grace period would wait for ourselves */
-    gil__mutex_lock(&gil->obs_mu);
-    gil__trace_t *s = gil->trace;
+    gil__mutex_lock(&gil__obs(gil)->mu);
+    gil__trace_t *s = gil__obs(gil)->trace;
     if (s == NULL || !s->recording) {
-        gil__mutex_unlock(&gil->obs_mu);
+        gil__mutex_unlock(&gil__obs(gil)->mu);
         return GIL__MISUSE(GIL_EINVAL);
     }
     gil__mutex_lock(&gil->reg_mu);
     for (gil_tstate_t *ts = atomic_load_explicit(&gil->head, memory_order_relaxed); ts != NULL;
          ts = atomic_load_explicit(&ts->next, memory_order_relaxed))
-        atomic_store_explicit(&ts->trace_ring, NULL, memory_order_relaxed);
+        atomic_store_explicit(&ts->obs_slot, NULL, memory_order_relaxed);
     s->recording = 0;
     s->stop_ns = gil__now_ns();
     s->interval_us = gil_get_switch_interval(gil);
@@ -331,8 +334,8 @@ int gil_trace_stop(gil_t *gil)
     /* Every recorder that could still hold a ring pointer is inside a
      * read-side section that started before the clearing. */
     synchronize_rcu();
-    GIL__TSAN_ACQUIRE(&gil->obs_rcu_sync);
-    gil__mutex_unlock(&gil->obs_mu);
+    GIL__TSAN_ACQUIRE(&gil__obs(gil)->rcu_sync);
+    gil__mutex_unlock(&gil__obs(gil)->mu);
     return 0;
 }
 
@@ -352,24 +355,24 @@ static int cmp_ring(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Lock obs_mu and index the stopped session.  On error nothing is held. */
+/* Lock obs->mu and index the stopped session.  On error nothing is held. */
 static int view_open(gil_t *gil, view_t *v)
 {
     if (gil == NULL)
         return GIL__MISUSE(GIL_EINVAL);
     if (urcu_bp_read_ongoing())
         return GIL__MISUSE(GIL_EDEADLK);
-    gil__mutex_lock(&gil->obs_mu);
+    gil__mutex_lock(&gil__obs(gil)->mu);
     v->gil = gil;
-    v->s = gil->trace;
+    v->s = gil__obs(gil)->trace;
     if (v->s == NULL || v->s->recording) {
-        gil__mutex_unlock(&gil->obs_mu);
+        gil__mutex_unlock(&gil__obs(gil)->mu);
         return v->s == NULL ? GIL__MISUSE(GIL_EINVAL) : GIL__MISUSE(GIL_EBUSY);
     }
     v->n = v->s->nrings;
     v->rings = malloc((v->n ? v->n : 1) * sizeof *v->rings);
     if (v->rings == NULL) {
-        gil__mutex_unlock(&gil->obs_mu);
+        gil__mutex_unlock(&gil__obs(gil)->mu);
         return GIL_ENOMEM;
     }
     size_t i = 0;
@@ -382,7 +385,7 @@ static int view_open(gil_t *gil, view_t *v)
 static void view_close(view_t *v)
 {
     free(v->rings);
-    gil__mutex_unlock(&v->gil->obs_mu);
+    gil__mutex_unlock(&gil__obs(v->gil)->mu);
 }
 
 static const char *view_name(const view_t *v, uint64_t id)

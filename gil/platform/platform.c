@@ -1,7 +1,9 @@
 /*
- * platform.c - pthread and clock wrappers that abort on OS failure.
+ * platform/platform.c - pthread and clock wrappers that abort on OS failure.
+ *
+ * Layer: platform (the bottom; includes nothing of libgil).
  */
-#include "platform.h"
+#include "platform/platform.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -60,6 +62,31 @@ void gil__cond_wait(pthread_cond_t *c, pthread_mutex_t *m) { check(pthread_cond_
 void gil__cond_signal(pthread_cond_t *c) { check(pthread_cond_signal(c), "pthread_cond_signal"); }
 void gil__cond_broadcast(pthread_cond_t *c) { check(pthread_cond_broadcast(c), "pthread_cond_broadcast"); }
 
+void gil__mutex_reinit(pthread_mutex_t *m)
+{
+    memset(m, 0, sizeof *m);
+    gil__mutex_init(m);
+}
+
+void gil__cond_reinit(pthread_cond_t *c)
+{
+    memset(c, 0, sizeof *c);
+    gil__cond_init(c);
+}
+
+int gil__cancel_disable(void)
+{
+    int old;
+    check(pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old), "pthread_setcancelstate");
+    return old;
+}
+
+void gil__cancel_restore(int old_state)
+{
+    int ignored;
+    check(pthread_setcancelstate(old_state, &ignored), "pthread_setcancelstate");
+}
+
 int gil__cond_timedwait_ns(pthread_cond_t *c, pthread_mutex_t *m, uint64_t timeout_ns)
 {
     struct timespec ts;
@@ -72,6 +99,15 @@ int gil__cond_timedwait_ns(pthread_cond_t *c, pthread_mutex_t *m, uint64_t timeo
         return 1;
     check(rc, "pthread_cond_timedwait");
     return 0;
+}
+
+void gil__copy_str(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= size)
+        n = size - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
 }
 
 uint64_t gil__now_ns(void)

@@ -1,7 +1,9 @@
 /*
- * errors.c - error names and messages, versions, the misuse checker.
+ * core/errors.c - error names and messages, versions, the misuse checker.
+ *
+ * Layer: core.
  */
-#include "internal.h"
+#include "core/core.h"
 
 #include <stdio.h>
 #include <stdlib.h>

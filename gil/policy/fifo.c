@@ -1,5 +1,7 @@
 /*
- * policy_fifo.c - GIL_POLICY_FIFO: Ruby 3.3's GVL.
+ * policy/fifo.c - GIL_POLICY_FIFO: Ruby 3.3's GVL.
+ *
+ * Layer: policy (calls core and platform only).
  *
  * Waiters queue in arrival order; a release hands ownership straight to the
  * head of the queue (no barging: a thread that arrives while others wait
@@ -11,7 +13,7 @@
  * interval, so `--interval 100000` reproduces Ruby's long I/O waits.
  * The machinery is handoff.c's, with a single class and no spinning.
  */
-#include "internal.h"
+#include "policy/policy.h"
 
 static const gil__wait_params_t fifo_params = {.klass = 1, .spin_ns = 0, .ask_at_once = false, .resume = false};
 
@@ -35,12 +37,17 @@ static int fifo_yield(gil_t *gil, gil_tstate_t *ts)
 const gil__policy_ops_t gil__policy_fifo = {
     .name = "fifo",
     .id = GIL_POLICY_FIFO,
+    .flags = 0,
+    .tstate_size = sizeof(gil__handoff_waiter_t),
+    .init = gil__handoff_init,
+    .fini = gil__handoff_fini,
+    .tstate_init = gil__handoff_tstate_init,
+    .tstate_fini = gil__handoff_tstate_fini,
     .take = fifo_take,
     .drop = fifo_drop,
     .yield = fifo_yield,
     .check = NULL,
     .wake_all = gil__handoff_wake_all,
-    .init = gil__handoff_init,
-    .fini = gil__handoff_fini,
     .after_fork_child = gil__handoff_after_fork_child,
+    .tstate_after_fork_child = gil__handoff_tstate_after_fork_child,
 };

@@ -1,6 +1,7 @@
 /*
- * platform.h - the thin OS layer: mutex, condition variable, clock, thread
- * identity, fatal errors.  Every wrapper aborts with a message naming the
+ * platform/platform.h - the bottom layer of the library (it includes nothing
+ * of libgil): mutex, condition variable, clock, thread identity, CPU relax,
+ * fatal errors.  Every wrapper aborts with a message naming the
  * pthread call when the OS primitive fails: a GIL whose mutex is broken
  * cannot be reasoned about, so we never limp on (mimalloc does the same).
  */
@@ -8,16 +9,19 @@
 #define GIL_PLATFORM_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #if defined(__GNUC__) || defined(__clang__)
 #define GIL__LIKELY(x) __builtin_expect(!!(x), 1)
+#define GIL__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define GIL__NOINLINE __attribute__((noinline))
 #define GIL__COLD __attribute__((cold, noinline))
 #define GIL__NORETURN __attribute__((noreturn))
 #define GIL__PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define GIL__LIKELY(x) (x)
+#define GIL__UNLIKELY(x) (x)
 #define GIL__NOINLINE
 #define GIL__COLD
 #define GIL__NORETURN
@@ -45,6 +49,23 @@ int gil__cond_timedwait_ns(pthread_cond_t *c, pthread_mutex_t *m, uint64_t timeo
 void gil__cond_signal(pthread_cond_t *c);
 void gil__cond_broadcast(pthread_cond_t *c);
 
+/* In a forked child: a mutex or condvar that threads which do not exist
+ * there may have held or waited on is re-created from scratch (never
+ * destroyed: glibc would wait for the phantom waiters). */
+void gil__mutex_reinit(pthread_mutex_t *m);
+void gil__cond_reinit(pthread_cond_t *c);
+
+/* Cancellation off / back on, around code run from inside a wait that may
+ * reach a cancellation point while the wait's mutex is not held (hooks,
+ * callbacks): see policy/waiter.c.  No system call. */
+int gil__cancel_disable(void);
+void gil__cancel_restore(int old_state);
+
+/* Copy the string src into dst (size bytes, size > 0), truncated and always
+ * NUL-terminated.  Not snprintf: a host process may interpose its own
+ * printf family (see observe/format.c). */
+void gil__copy_str(char *dst, size_t size, const char *src);
+
 /* Monotonic time in nanoseconds (CLOCK_MONOTONIC).  Never 0, so 0 can mean
  * "no timestamp". */
 uint64_t gil__now_ns(void);
@@ -56,6 +77,17 @@ extern __thread char gil__tls_anchor __attribute__((tls_model("initial-exec")));
 static inline uintptr_t gil__thread_id(void)
 {
     return (uintptr_t)&gil__tls_anchor;
+}
+
+/* A hint to the CPU inside a spin loop (x86 PAUSE, Arm YIELD): it saves
+ * power and gives the sibling hyperthread the core. */
+static inline void gil__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
 }
 
 /* ThreadSanitizer cannot see the happens-before edge that an RCU grace

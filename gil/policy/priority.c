@@ -1,5 +1,7 @@
 /*
- * policy_priority.c - GIL_POLICY_PRIORITY: the convoy fix.
+ * policy/priority.c - GIL_POLICY_PRIORITY: the convoy fix.
+ *
+ * Layer: policy (calls core and platform only).
  *
  * The convoy effect (bpo-7946): an I/O thread releases the GIL around every
  * system call and, when the call returns, waits a whole switch interval for
@@ -20,17 +22,29 @@
  *     everyone.  A section shorter than `priority_abuse_ns` is suspicious;
  *     `priority_abuse_count` of them in a row demote the thread to class 1
  *     until it really blocks again.  One short section must not demote: a
- *     non-blocking send() on a socket returns in ~2 us (REFERENCE.md §7).
+ *     non-blocking send() on a socket returns in ~2 us (measured here).
  *   - Spinning.  A returning I/O thread spins `priority_spin_io_us` and a
  *     CPU waiter `priority_spin_cpu_us` before sleeping: an I/O round trip
  *     is ~15 us, and a condvar wake-up (~6 us) on each handoff would cost
  *     the CPU thread most of its share.
  *
  * The policy needs to know when and why each thread last released, so it
- * times every hold (GIL__F_TIMING): its uncontended acquire/release reads
- * the clock twice, which the CPython policy never does.
+ * times every hold (GIL__POLICY_TIMED): its uncontended acquire/release
+ * reads the clock twice, which the CPython policy never does.
  */
-#include "internal.h"
+#include "policy/policy.h"
+
+/* Per-thread state: the handoff engine's waiter first. */
+typedef struct priority_tstate {
+    gil__handoff_waiter_t waiter;
+    unsigned fast_returns; /* consecutive allow-threads sections shorter than
+                              the abuse bound [owner] */
+} priority_tstate_t;
+
+static priority_tstate_t *prio_of(const gil_tstate_t *ts)
+{
+    return gil__policy_tstate(ts);
+}
 
 /* Decide the class of a thread that must wait, and run the abuse guard. */
 static int classify(gil_t *gil, gil_tstate_t *ts)
@@ -43,11 +57,11 @@ static int classify(gil_t *gil, gil_tstate_t *ts)
     uint64_t away = now > ts->last_release_ns ? now - ts->last_release_ns : 0;
     unsigned limit = gil->config.priority_abuse_count;
     if (away >= gil->config.priority_abuse_ns) {
-        ts->fast_returns = 0;
-    } else if (ts->fast_returns < limit && ++ts->fast_returns == limit) {
+        prio_of(ts)->fast_returns = 0;
+    } else if (prio_of(ts)->fast_returns < limit && ++prio_of(ts)->fast_returns == limit) {
         gil__counter_add(&ts->demotions, 1);
     }
-    return ts->fast_returns >= limit ? 1 : 0;
+    return prio_of(ts)->fast_returns >= limit ? 1 : 0;
 }
 
 static int priority_take(gil_t *gil, gil_tstate_t *ts)
@@ -59,7 +73,7 @@ static int priority_take(gil_t *gil, gil_tstate_t *ts)
      * first: it is still spinning, so handing back to it costs no wake-up,
      * and the I/O thread's slice does not count against its quantum. */
     p.resume = p.klass == 1 && ts->last_release_why == GIL_REASON_DROP &&
-               atomic_load_explicit(&ts->preempted_by_io, memory_order_relaxed);
+               atomic_load_explicit(&prio_of(ts)->waiter.preempted_by_io, memory_order_relaxed);
     p.spin_ns = 1000u * (uint64_t)(p.klass == 0 ? gil->config.priority_spin_io_us
                                                 : gil->config.priority_spin_cpu_us);
     if (p.klass == 0)
@@ -85,21 +99,20 @@ static int priority_yield(gil_t *gil, gil_tstate_t *ts)
     return gil__handoff_yield(gil, ts, &p);
 }
 
-static int priority_init(gil_t *gil)
-{
-    atomic_fetch_or_explicit(&gil->flags, GIL__F_TIMING, memory_order_relaxed);
-    return gil__handoff_init(gil);
-}
-
 const gil__policy_ops_t gil__policy_priority = {
     .name = "priority",
     .id = GIL_POLICY_PRIORITY,
+    .flags = GIL__POLICY_TIMED,
+    .tstate_size = sizeof(priority_tstate_t),
+    .init = gil__handoff_init,
+    .fini = gil__handoff_fini,
+    .tstate_init = gil__handoff_tstate_init,
+    .tstate_fini = gil__handoff_tstate_fini,
     .take = priority_take,
     .drop = priority_drop,
     .yield = priority_yield,
     .check = NULL,
     .wake_all = gil__handoff_wake_all,
-    .init = priority_init,
-    .fini = gil__handoff_fini,
     .after_fork_child = gil__handoff_after_fork_child,
+    .tstate_after_fork_child = gil__handoff_tstate_after_fork_child,
 };

@@ -1,15 +1,19 @@
 /*
- * watchdog.c - the long-hold watchdog, and the waiters' periodic duties.
+ * observe/watchdog.c - the long-hold watchdog, and the waiters' periodic
+ * duties.
+ *
+ * Layer: observe (calls core and platform only).
  *
  * Detection belongs to the waiter side.  A waiter already wakes up every
  * switch interval to decide whether to ask the holder to drop; right there
- * (gil__watchdog_poll, called by each policy's wait loop with gil->mu held)
+ * (gil__watchdog_poll, the observer table's waiter_poll, which each
+ * policy's wait loop calls through the core with gil->mu held)
  * it can also see that a request it or another waiter made is still
  * pending.  The request is identified by the time it was made
  * (gil->drop_t0, written under mu by gil__request_drop): a request stays
  * pending, with the same drop_t0, until the holder releases (any release
  * clears the holder's GIL__BREAK_DROP bit), so "report once per episode" is
- * "report once per drop_t0 value", remembered in gil->wd_episode under mu.
+ * "report once per drop_t0 value", remembered in obs->wd_episode under mu.
  * No clock is read and nothing is stored by the holder: a C extension that
  * never reaches a check point is caught without its cooperation.
  *
@@ -24,7 +28,7 @@
  * update per GIL__LOAD_PERIOD_NS), so a contended GIL is sampled finely even
  * if nobody reads its figures.
  */
-#include "internal.h"
+#include "observe/observe.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -65,12 +69,12 @@ static bool long_hold(gil_t *gil, gil_tstate_t *waiter, uint64_t now, unsigned f
     if (holder == NULL || !(gil__breaker_load(holder) & GIL__BREAK_DROP))
         return false;
     uint64_t asked = atomic_load_explicit(&gil->drop_t0, memory_order_relaxed);
-    if (asked == 0 || asked == gil->wd_episode || now <= asked)
+    if (asked == 0 || asked == gil__obs(gil)->wd_episode || now <= asked)
         return false;
     uint64_t limit = (uint64_t)factor * gil_get_switch_interval(gil) * 1000u;
     if (now - asked <= limit)
         return false;
-    gil->wd_episode = asked;
+    gil__obs(gil)->wd_episode = asked;
     memset(r, 0, sizeof *r);
     r->gil = gil;
     memcpy(r->holder, holder->name, sizeof r->holder);
@@ -89,17 +93,22 @@ static bool long_hold(gil_t *gil, gil_tstate_t *waiter, uint64_t now, unsigned f
 
 void gil__watchdog_poll(gil_t *gil, gil_tstate_t *waiter)
 {
-    gil__counter_add(&gil->wd_polls, 1);
+    gil__obs_t *o = gil__obs(gil);
+    gil__counter_add(&o->wd_polls, 1);
     uint64_t now = gil__now_ns();
     gil__load_update(gil, now, false);
     unsigned factor = gil->config.watchdog_factor;
     gil_watchdog_report_t r;
     if (factor == 0 || !long_hold(gil, waiter, now, factor, &r))
         return;
-    gil__counter_add(&gil->wd_reports, 1);
+    gil__counter_add(&o->wd_reports, 1);
     gil__trace_watchdog(gil, waiter, r.holder_id, now);
     gil_watchdog_fn fn = gil->config.watchdog_fn != NULL ? gil->config.watchdog_fn : gil_watchdog_print;
+    /* The callback runs without mu, so it must not be a cancellation point
+     * of the wait we were called from (see policy/waiter.c). */
     gil__mutex_unlock(&gil->mu);
+    int cancel_state = gil__cancel_disable();
     fn(&r, gil->config.watchdog_arg);
+    gil__cancel_restore(cancel_state);
     gil__mutex_lock(&gil->mu);
 }

@@ -1,6 +1,19 @@
 /*
- * internal.h - the structures behind gil_t and gil_tstate_t, shared by the
- * library's source files (one file per concept).  Not installed.
+ * core/core.h - the core layer: the lock word, thread states, the registry,
+ * pending calls, ensure, fork and the lifecycle of a GIL.  Not installed.
+ *
+ * Layers (docs/design.md has the picture).  Each includes only the headers
+ * of the layers below it:
+ *   platform/  mutex, condvar, clock, thread identity, fatal errors
+ *   core/      this header: what a GIL is, and the two interfaces through
+ *              which the core calls the layers above it without naming them:
+ *              gil__policy_ops_t (a scheduling policy implements it) and
+ *              gil__observer_ops_t (the observability layer implements it)
+ *   policy/    cpython, legacy, fifo, priority, the shared waiter protocol
+ *              and the handoff engine
+ *   observe/   hooks, statistics, traces, load figures, Prometheus, watchdog
+ *   gil.c      the top: gil_create / gil_destroy wire a core GIL to its
+ *              policy and to the observers
  *
  * Every field says its unit and what guards it:
  *   [holder]   written only by the thread that holds the GIL, while it
@@ -12,11 +25,11 @@
  *   [atomic]   an atomic; the comment says what it orders.
  *   [const]    set at creation, never changed while the object lives.
  */
-#ifndef GIL_INTERNAL_H
-#define GIL_INTERNAL_H
+#ifndef GIL_CORE_H
+#define GIL_CORE_H
 
 #include "gil.h"
-#include "platform.h"
+#include "platform/platform.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -30,7 +43,17 @@ int gil__misuse(const char *fn, int err);
 #define GIL__MISUSE(err) gil__misuse(__func__, (err))
 
 /* ------------------------------------------------------------------------ */
-/* Histograms (stats.c)                                                     */
+/* The check point's breaker bits (gil.h's struct gil_internal_tstate_head)         */
+
+#define GIL__BREAK_DROP 0x1u      /* a waiter asks the holder to drop */
+#define GIL__BREAK_PENDING 0x2u   /* pending calls may be queued */
+#define GIL__BREAK_INTERRUPT 0x4u /* gil_tstate_interrupt */
+#define GIL__BREAK_SHUTDOWN 0x8u  /* gil_shutdown */
+#define GIL__BREAK_POLICY 0x10u   /* policy-specific work (ticks, ...) */
+
+
+/* ------------------------------------------------------------------------ */
+/* Histograms (hist.c): the core's latency records                          */
 
 /* Log-linear: values below 2^SUB_BITS ns are exact; above, each power of two
  * is split in 2^SUB_BITS buckets (relative error <= 1/32, "~2 significant
@@ -45,8 +68,7 @@ typedef struct gil__hist {
     _Atomic uint64_t count;                       /* values recorded */
     _Atomic uint64_t max;                         /* ns */
     _Atomic uint64_t bucket[GIL__HIST_BUCKETS];   /* values per bucket */
-    _Atomic uint64_t sum;                         /* ns, of the values recorded
-                                                     (Prometheus _sum) */
+    _Atomic uint64_t sum;                         /* ns, of the values recorded */
 } gil__hist_t;
 
 void gil__hist_record(gil__hist_t *h, uint64_t value_ns);
@@ -55,6 +77,8 @@ void gil__hist_reset(gil__hist_t *h);
 /* The value at quantile q (0..1): the upper bound of the bucket holding it,
  * capped at max.  0 for an empty histogram. */
 uint64_t gil__hist_quantile(const gil__hist_t *h, double q);
+/* The largest value that maps to bucket b (for exporters' bucket bounds). */
+uint64_t gil__hist_bucket_upper(unsigned b);
 
 /* Single-writer counter increment: the writer is unique (the holder or the
  * owner), so a relaxed load + store is enough and costs no locked
@@ -66,39 +90,13 @@ static inline void gil__counter_add(_Atomic uint64_t *c, uint64_t n)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Observability: traces (trace.c), load figures (metrics.c), watchdog      */
-/* (watchdog.c).  The types the structures below embed or point to.        */
-
-typedef struct gil__trace gil__trace_t;           /* a trace session */
-typedef struct gil__trace_ring gil__trace_ring_t; /* one state's events */
-
-/* Moving averages of the load (metrics.c).  Updated by whoever gets the
- * try-lock: readers of the figures, and waiters at most every
- * GIL__LOAD_PERIOD_NS.  Never blocks anyone. */
-#define GIL__LOAD_WINDOWS 3 /* 1 s, 5 s, 15 s */
-#define GIL__LOAD_PERIOD_NS 10000000u
-typedef struct gil__load {
-    _Atomic uint64_t lock;        /* 0 free, else (fork epoch << 1) | 1: a lock
-                                     taken before a fork is stale in the child
-                                     and may be taken over there */
-    _Atomic uint64_t t;           /* ns of the last update [lock]; read
-                                     relaxed by the waiters' rate limit */
-    uint64_t held, wait, switches;/* cumulative values at t [lock] */
-    /* The averages, as double bit patterns [lock writes, anyone reads]. */
-    _Atomic uint64_t held_ema[GIL__LOAD_WINDOWS];
-    _Atomic uint64_t wait_ema[GIL__LOAD_WINDOWS];
-    _Atomic uint64_t switch_rate; /* switches per second, 1 s window */
-} gil__load_t;
-
-/* ------------------------------------------------------------------------ */
 /* Thread states                                                            */
 
 #define GIL__TS_ALIVE 0x67696c74u /* "gilt" */
 #define GIL__TS_DEAD 0x64656164u  /* "dead" */
 
-
 struct gil_tstate {
-    struct gil__tstate_head head; /* must be first: gil_check reads it.
+    struct gil_internal_tstate_head head; /* must be first: gil_check reads it.
                                      breaker [atomic builtins]: set by anyone,
                                      read relaxed by the owner; a set bit only
                                      sends the owner to the slow path, which
@@ -127,36 +125,16 @@ struct gil_tstate {
                                      so gil_destroy cannot free what the owner
                                      still touches [atomic] seq_cst */
     _Atomic int waiting;          /* 1 while the owner is inside a policy's
-                                     take (so it may not be deleted) [atomic] */
+                                     take or a forced-switch wait [atomic] */
     int pending_error;            /* a failing pending call run at acquire,
                                      reported by the next gil_check [owner] */
     _Atomic int interrupt_code;   /* gil_tstate_interrupt; xchg'd by the owner */
 
-    /* Handoff policies (FIFO, PRIORITY; handoff.c): a private wake-up. */
-    pthread_cond_t wake;          /* waits on gil->mu */
-    gil_tstate_t *q_next;         /* wait-queue link [mu] */
-    _Atomic int granted;          /* ownership was handed to us: set under mu
-                                     with release, read by a spinning waiter
-                                     without mu with acquire */
-    int queued;                   /* on a wait queue; which one: klass [mu] */
-    int klass;                    /* wait queue class, 0 served first [mu] */
-    int sleeping;                 /* blocked on wake (a handoff must signal) [mu] */
-    int resuming;                 /* queued at the front of its class to resume
-                                     a turn an I/O thread interrupted [mu] */
-    _Atomic int preempted_by_io;  /* PRIORITY: the pending drop request came
-                                     from a class-0 waiter; set under mu before
-                                     the DROP bit (release), read by the owner
-                                     after it saw the bit */
-    void *policy_data;            /* per-thread policy state [mu or owner] */
-
-    /* Scheduling history [owner]: written when a release takes the slow
-     * bookkeeping path (always, for policies that set GIL__F_TIMING). */
+    /* Release history [owner]: written when a release takes the slow
+     * bookkeeping path (every release under a policy with
+     * GIL__POLICY_TIMED). */
     gil_reason_t last_release_why;
     uint64_t last_release_ns;     /* ns */
-    unsigned fast_returns;        /* PRIORITY: consecutive allow-threads
-                                     sections shorter than the abuse bound */
-    unsigned ticks;               /* LEGACY: check points left before the next
-                                     forced release */
 
     /* Statistics [owner], read relaxed by anyone. */
     _Atomic uint64_t acquisitions;
@@ -165,23 +143,30 @@ struct gil_tstate {
     _Atomic uint64_t forced_switches;
     _Atomic uint64_t wait_ns;
     _Atomic uint64_t hold_ns;
-    _Atomic uint64_t boosts;      /* PRIORITY: waits served with I/O priority */
-    _Atomic uint64_t demotions;   /* PRIORITY: privilege lost by the abuse guard */
+    _Atomic uint64_t boosts;      /* waits the policy served with priority */
+    _Atomic uint64_t demotions;   /* priority the policy withdrew */
     gil__hist_t wait_hist;
     gil__hist_t hold_hist;
 
-    /* Observability (observe.c, trace.c, metrics.c). */
+    /* Identity, for the observers. */
     _Atomic uint64_t obs_id;      /* gil_tstate_id [reg writes at creation];
                                      atomic: read relaxed as an event's
                                      "other", which may be being deleted */
     uint64_t created_ns;          /* [const while alive] */
-    _Atomic(gil__trace_ring_t *) trace_ring; /* this state's trace ring while
-                                     a trace records, else NULL.  [reg]
-                                     writes with release; the owner reads it
-                                     with acquire in gil__emit, inside an RCU
-                                     read-side section (gil_trace_stop waits
-                                     for a grace period after clearing it) */
+    /* One pointer the observability layer keeps per state (its trace ring);
+     * the core only clears it.  See observe/trace.c for its protocol. */
+    _Atomic(void *) obs_slot;
+
+    /* The policy's per-thread state: gil->policy->tstate_size bytes (see
+     * gil__policy_tstate).  Last: its size depends on the policy. */
+    max_align_t policy_area[];
 };
+
+/* The policy's per-thread state of ts. */
+static inline void *gil__policy_tstate(const gil_tstate_t *ts)
+{
+    return (void *)((gil_tstate_t *)ts)->policy_area;
+}
 
 /* Bracket a slow path of the owner (see gil_tstate.busy). */
 static inline void gil__busy_enter(gil_tstate_t *ts)
@@ -242,15 +227,33 @@ int gil__pending_run(gil_t *gil, gil_tstate_t *ts);
 void gil__pending_after_fork_child(gil_t *gil, gil__pending_t *p);
 
 /* ------------------------------------------------------------------------ */
-/* Policies: an internal table of operations (one source file each).        */
+/* The interface a scheduling policy implements (policy/)                  */
+
+/* gil__policy_ops_t.flags */
+#define GIL__POLICY_TIMED 0x1u /* time every hold and record every release in
+                                  the state's release history (a clock read
+                                  per acquire and per release) */
 
 typedef struct gil__policy_ops {
     const char *name;
     gil_policy_t id;
+    unsigned flags;               /* GIL__POLICY_* */
+    /* Bytes of per-thread state (gil__policy_tstate), zeroed for every new
+     * life of a state before tstate_init runs. */
+    size_t tstate_size;
+    /* Per-GIL state (gil->policy_state).  May be NULL. */
+    int (*init)(gil_t *gil);
+    void (*fini)(gil_t *gil);
+    /* A state's new life begins / ends (reg_mu held; no thread uses the
+     * state's policy area yet / any more).  May be NULL. */
+    void (*tstate_init)(gil_t *gil, gil_tstate_t *ts);
+    void (*tstate_fini)(gil_t *gil, gil_tstate_t *ts);
     /* Called with the lock word holding another thread (the fast CAS
      * failed).  Blocks until ts holds the GIL (returns 0; the word holds ts)
      * or the GIL shuts down (returns GIL_ESHUTDOWN; ts does not hold it).
-     * ts->waiting is set by the caller. */
+     * ts->waiting is set by the caller.  A cancellation point: a thread
+     * cancelled in it leaves no trace in the policy's state and does not
+     * hold the GIL (the policy pushes its own cleanup). */
     int (*take)(gil_t *gil, gil_tstate_t *ts);
     /* Release ts's hold.  The fast path (no waiter, no request) was already
      * tried by the caller.  force: a drop request was pending (CPython's
@@ -259,40 +262,40 @@ typedef struct gil__policy_ops {
     /* gil_yield with waiters present: give the GIL to another thread and get
      * it back after it.  Returns 0 or GIL_ESHUTDOWN (not held then). */
     int (*yield)(gil_t *gil, gil_tstate_t *ts);
-    /* gil_check saw GIL__BREAK_POLICY (may be NULL). Returns as gil_check. */
+    /* gil_check saw GIL__BREAK_POLICY (may be NULL).  Returns as gil_check. */
     int (*check)(gil_t *gil, gil_tstate_t *ts);
-    /* Wake every waiter: the GIL is shutting down (gil->shutdown is set). */
+    /* Wake every waiter: the GIL is shutting down (gil->shutdown is set).
+     * Called with gil->mu held. */
     void (*wake_all)(gil_t *gil);
-    /* Optional per-GIL state. */
-    int (*init)(gil_t *gil);
-    void (*fini)(gil_t *gil);
-    /* In a forked child, with all mutexes re-initialised and only the
-     * forking thread left; may be NULL. */
+    /* In a forked child, with the core's mutexes re-initialised and only
+     * the forking thread left: rebuild the per-GIL state (may be NULL),
+     * and each state's (survivor: the forking thread's own state; else a
+     * state of a thread that does not exist in the child, about to be
+     * reclaimed without tstate_fini: its condvars may have phantom waiters). */
     void (*after_fork_child)(gil_t *gil);
+    void (*tstate_after_fork_child)(gil_t *gil, gil_tstate_t *ts, bool survivor);
 } gil__policy_ops_t;
 
-extern const gil__policy_ops_t gil__policy_cpython;
-extern const gil__policy_ops_t gil__policy_legacy;
-extern const gil__policy_ops_t gil__policy_fifo;
-extern const gil__policy_ops_t gil__policy_priority;
+/* ------------------------------------------------------------------------ */
+/* The interface the observability layer implements (observe/)             */
 
-/* handoff.c: the direct-handoff engine behind FIFO and PRIORITY.  Waiters
- * queue per class (0 is served first, FIFO within a class); a release hands
- * ownership to the first waiter, so nobody can barge. */
-typedef struct gil__wait_params {
-    int klass;           /* 0 or 1 */
-    uint64_t spin_ns;    /* spin for the handoff this long before sleeping */
-    bool ask_at_once;    /* make a drop request without waiting an interval */
-    bool resume;         /* queue at the front: resume an interrupted turn */
-} gil__wait_params_t;
-int gil__handoff_take(gil_t *gil, gil_tstate_t *ts, const gil__wait_params_t *p);
-void gil__handoff_drop(gil_t *gil, gil_tstate_t *ts);
-int gil__handoff_yield(gil_t *gil, gil_tstate_t *ts, const gil__wait_params_t *p);
-void gil__handoff_wake_all(gil_t *gil);
-int gil__handoff_init(gil_t *gil);
-void gil__handoff_fini(gil_t *gil);
-void gil__handoff_after_fork_child(gil_t *gil);
-const gil__policy_ops_t *gil__policy_lookup(gil_policy_t id);
+typedef struct gil__observer_ops {
+    /* An event (only while GIL__F_OBSERVE is set), in the thread it is
+     * about or the one that caused it; no internal mutex held. */
+    void (*event)(gil_t *gil, const gil_event_t *ev);
+    /* A state is born (before it is published) / dies (after it is
+     * unlinked).  reg_mu held. */
+    void (*tstate_new)(gil_t *gil, gil_tstate_t *ts);
+    void (*tstate_delete)(gil_t *gil, gil_tstate_t *ts);
+    /* A waiter woke up (at most once per switch interval per waiter, while
+     * it waits), with gil->mu held; may drop and retake mu, so the caller
+     * re-reads the GIL's state after it. */
+    void (*waiter_poll)(gil_t *gil, gil_tstate_t *waiter);
+    /* Fork: take, release, rebuild the observers' own locks. */
+    void (*before_fork)(gil_t *gil);
+    void (*after_fork_parent)(gil_t *gil);
+    void (*after_fork_child)(gil_t *gil);
+} gil__observer_ops_t;
 
 /* ------------------------------------------------------------------------ */
 /* The GIL                                                                  */
@@ -311,9 +314,9 @@ static inline gil_tstate_t *gil__word_holder(uintptr_t w)
  * path (one load after the CAS). */
 #define GIL__F_PENDING 0x1u   /* pending calls queued */
 #define GIL__F_WAITERS 0x2u   /* threads wait: time the holds */
-#define GIL__F_TIMING 0x4u    /* GIL_TIMING_ALWAYS */
+#define GIL__F_TIMING 0x4u    /* GIL_TIMING_ALWAYS or GIL__POLICY_TIMED */
 #define GIL__F_SHUTDOWN 0x8u  /* gil_shutdown called */
-#define GIL__F_OBSERVE 0x10u  /* hooks or a trace: emit events (observe.c) */
+#define GIL__F_OBSERVE 0x10u  /* an observer wants events (gil__emit) */
 
 struct gil {
     /* The lock word, alone on its cache line: every acquire and release CASes
@@ -333,15 +336,15 @@ struct gil {
                                          set [mu]; read by the holder */
     _Atomic int shutdown;             /* gil_shutdown called [atomic] */
     const gil__policy_ops_t *policy;  /* [const] */
+    void *policy_state;               /* [const pointer; contents per policy] */
+    const gil__observer_ops_t *observer; /* [const] NULL: none */
+    void *obs;                        /* [const pointer] the observers' state */
     gil_config_t config;              /* [const] the creation config (config.name
                                          is not kept: use gil->name) */
-    void *policy_state;               /* [const pointer; contents per policy] */
-    gil_timing_t timing;              /* [const] */
     char name[64];                    /* [const] */
 
     /* Waiters. */
     pthread_mutex_t mu;               /* guards the waiting protocol */
-    pthread_cond_t cond;              /* CPython's gil->cond: one waiter woken per release */
     int nwaiters;                     /* threads inside take (+ yielders) [mu] */
     _Atomic uint64_t waiting_now;     /* mirror of nwaiters for stats [mu writes] */
 
@@ -356,12 +359,15 @@ struct gil {
     pthread_mutex_t reg_mu;
     _Atomic(gil_tstate_t *) head;     /* RCU list of live states [reg] */
     size_t nstates;                   /* live states [reg] */
+    size_t tstate_bytes;              /* [const] allocation size of a state */
     gil_tstate_t *limbo;              /* deleted, awaiting a grace period [reg] */
     size_t nlimbo;                    /* [reg] */
     gil_tstate_t *pool;               /* reusable memory [reg] */
     int reclaiming;                   /* deleters inside a grace period, with
                                          reg_mu dropped; gil_destroy is
                                          GIL_EBUSY while > 0 [reg] */
+    uint64_t next_tstate_id;          /* for gil_tstate_id [reg] */
+    uint64_t created_ns;              /* [const] */
     int rcu_sync;                     /* address for the TSan RCU annotations */
 
     gil__pending_t pending;
@@ -381,35 +387,22 @@ struct gil {
     gil__hist_t hold_hist;
     gil__hist_t drop_hist;
 
-    /* Observers (observe.c). */
-    pthread_mutex_t obs_mu;           /* serialises hook add/remove */
-    _Atomic(struct gil__hooks *) hooks; /* immutable array, replaced whole;
-                                         read inside an RCU read-side section */
-    uint64_t next_hook_id;            /* [obs_mu] */
-    int obs_rcu_sync;                 /* address for the TSan RCU annotations */
-
-    /* Observability (observe.c, trace.c, metrics.c, watchdog.c). */
-    unsigned observers;               /* reasons to emit events: 1 while a
-                                         hook array is installed, 1 while a
-                                         trace records; GIL__F_OBSERVE is set
-                                         iff > 0 [obs_mu] */
-    gil__trace_t *trace;              /* the last trace session, NULL if none
-                                         [obs_mu and reg_mu to write; either to
-                                         read] */
-    uint64_t next_tstate_id;          /* for gil_tstate_id [reg] */
-    uint64_t created_ns;              /* [const] */
-    gil__load_t load;                 /* moving averages (metrics.c) */
-    uint64_t wd_episode;              /* drop_t0 of the request last reported
-                                         by the watchdog [mu] */
-    _Atomic uint64_t wd_reports;      /* [mu writes] */
-    _Atomic uint64_t wd_polls;        /* waiter wake-ups seen [mu writes] */
-
     /* Every GIL of the process, for fork handling (fork.c). */
     gil_t *all_next;                  /* guarded by fork.c's list mutex */
 };
 
+/* ------------------------------------------------------------------------ */
+/* Entry points of the core for the layers above                            */
+
+/* lifecycle.c: the core half of gil_create / gil_destroy (gil.c wires the
+ * policy and the observers around them).  gil__core_new validates nothing
+ * but allocation; gil__core_busy says why the GIL cannot be destroyed
+ * (0: it can). */
+int gil__core_new(gil_t **out, const gil_config_t *cfg, const gil__policy_ops_t *policy);
+int gil__core_busy(gil_t *gil);
+void gil__core_free(gil_t *gil);
+
 /* core.c */
-void gil__acquired_slow(gil_t *gil, gil_tstate_t *ts, uint64_t wait_t0);
 int gil__drop(gil_t *gil, gil_tstate_t *ts, gil_reason_t why);
 /* Acquire with a validated state whose thread does not hold the GIL (the
  * fast CAS, else the policy's take, then the bookkeeping). */
@@ -419,42 +412,12 @@ int gil__validate_own(const gil_tstate_t *ts, const char *fn);
  * pending") and the acquire bookkeeping around its own handover. */
 bool gil__yield_release_bookkeeping(gil_t *gil, gil_tstate_t *ts);
 int gil__yield_acquired(gil_t *gil, gil_tstate_t *ts, uint64_t wait_t0);
-/* Wait until another thread than ts has taken the GIL (FORCE_SWITCHING) or
- * the GIL shuts down.  Called without any lock. */
-void gil__wait_for_switch(gil_t *gil, gil_tstate_t *ts);
-/* The CPython waiting protocol, shared by the policies that keep the
- * waiter-sets-drop-request rule.  Called with gil->mu held. */
+/* The holder changed to ts: last_holder, switch_number, and the wake-up of
+ * forced-switch waiters.  Called by the new holder, no lock needed. */
 void gil__set_holder_changed(gil_t *gil, gil_tstate_t *ts);
 
-/* policy_cpython.c: the CPython waiting protocol, shared by the policies
- * that keep its rules.  The *_enter/leave/try_take/set_w/request_drop
- * helpers are called with gil->mu held. */
-void gil__waiter_enter(gil_t *gil);
-void gil__waiter_leave(gil_t *gil);
-bool gil__waiter_try_take(gil_t *gil, gil_tstate_t *ts);
-bool gil__waiter_set_w(gil_t *gil, uintptr_t w);
-void gil__request_drop(gil_t *gil, gil_tstate_t *waiter, uintptr_t w);
-uintptr_t gil__release_word_signal_one(gil_t *gil);
-/* A policy's wait loop on gil->cond (mu held, caller registered).  With
- * not_before != GIL__ANY_SWITCH the caller may not take a free GIL until
- * switch_number has moved past not_before. */
-#define GIL__ANY_SWITCH UINT64_MAX
-typedef int (*gil__cond_wait_loop_fn)(gil_t *gil, gil_tstate_t *ts, uint64_t not_before);
-/* take and gil_yield for the policies whose waiters share gil->cond
- * (CPYTHON, LEGACY), given the policy's wait loop. */
-int gil__take_on_cond(gil_t *gil, gil_tstate_t *ts, gil__cond_wait_loop_fn wait);
-int gil__yield_on_cond(gil_t *gil, gil_tstate_t *ts, gil__cond_wait_loop_fn wait);
-/* True if a waiter registered with not_before may take a free GIL now. */
-bool gil__may_take(gil_t *gil, uint64_t not_before);
-
-/* registry.c */
-int gil__registry_init(gil_t *gil);
-void gil__registry_fini(gil_t *gil);
-void gil__registry_set_breaker_all(gil_t *gil, uint32_t bits);
-void gil__registry_after_fork_child(gil_t *gil, uintptr_t self);
-
-/* observe.c: events for hooks (and traces).  Call only when
- * gil->flags has GIL__F_OBSERVE; never with an internal mutex held. */
+/* Events for the observers.  Call only when gil__observed(gil); never with
+ * an internal mutex held. */
 void gil__emit(gil_t *gil, gil_event_type_t type, const gil_tstate_t *ts,
                const gil_tstate_t *other, uint64_t time_ns, uint64_t duration_ns,
                gil_reason_t reason);
@@ -462,60 +425,27 @@ static inline bool gil__observed(const gil_t *gil)
 {
     return atomic_load_explicit(&((gil_t *)gil)->flags, memory_order_relaxed) & GIL__F_OBSERVE;
 }
-void gil__observe_init(gil_t *gil);
-void gil__observe_fini(gil_t *gil);
-/* A state is born / dies (registry.c, with reg_mu held): its id and
- * creation time, its trace ring. */
-void gil__observe_tstate_new(gil_t *gil, gil_tstate_t *ts);
-void gil__observe_tstate_delete(gil_t *gil, gil_tstate_t *ts);
-/* GIL__F_OBSERVE follows the number of observers.  Called with obs_mu. */
-void gil__observers_add(gil_t *gil, int delta);
-/* The length (1-4) of the valid UTF-8 sequence at s, 0 if s does not start
- * one (or *s is NUL).  For the writers of JSON and Prometheus text. */
-size_t gil__utf8_seq_len(const unsigned char *s);
+/* A waiter's periodic duty (see gil__observer_ops_t.waiter_poll). */
+static inline void gil__waiter_poll(gil_t *gil, gil_tstate_t *waiter)
+{
+    if (gil->observer != NULL && gil->observer->waiter_poll != NULL)
+        gil->observer->waiter_poll(gil, waiter);
+}
 
-/* trace.c */
-/* Record an event in ts's ring, if it has one and the caller is ts's
- * owner.  Called from gil__emit inside its RCU read-side section. */
-void gil__trace_record(gil_t *gil, gil_event_type_t type, const gil_tstate_t *ts,
-                       const gil_tstate_t *other, uint64_t time_ns, gil_reason_t reason);
-/* With reg_mu held: give a new state a ring if a trace records; detach a
- * dying state's ring (kept in the session) and stamp its end. */
-void gil__trace_tstate_new(gil_t *gil, gil_tstate_t *ts);
-/* The watchdog reported a long hold of holder_id: a mark in the waiter's
- * ring (the caller is the waiter's thread).  Any lock may be held. */
-void gil__trace_watchdog(gil_t *gil, const gil_tstate_t *waiter, uint64_t holder_id, uint64_t time_ns);
-void gil__trace_tstate_delete(gil_t *gil, gil_tstate_t *ts);
-void gil__trace_fini(gil_t *gil);
-
-/* metrics.c */
-void gil__load_init(gil_t *gil, uint64_t now);
-/* Advance the moving averages to now.  force: even if the last update is
- * recent (readers); else at most every GIL__LOAD_PERIOD_NS (waiters).
- * Never blocks: if another thread is updating, returns at once. */
-void gil__load_update(gil_t *gil, uint64_t now, bool force);
-/* One step of an exponential moving average: the average after dt_ns at a
- * constant rate, with time constant tau_ns.  (Exposed for the tests.) */
-double gil__ema_step(double avg, double rate, uint64_t dt_ns, uint64_t tau_ns);
-/* Fill the load fields of a snapshot (gil_stats_get / _tstate_stats_get). */
-void gil__load_fill(const gil_t *gil, gil_stats_t *out);
-void gil__load_fill_tstate(const gil_tstate_t *ts, gil_tstate_stats_t *out);
-/* The GIL's cumulative timed hold time, including the hold in progress. */
-uint64_t gil__held_total(const gil_t *gil, uint64_t now);
-
-/* watchdog.c */
-/* The waiter side's periodic hook: advance the load averages (rate-limited)
- * and look for a long hold (gil_config_t.watchdog_*).  Call it from a
- * policy's wait loop after every wake-up, with gil->mu held; it may drop
- * and retake mu to run the report callback, so the caller must re-read the
- * GIL's state after it (as after gil__request_drop). */
-void gil__watchdog_poll(gil_t *gil, gil_tstate_t *waiter);
+/* registry.c */
+int gil__registry_init(gil_t *gil);
+void gil__registry_fini(gil_t *gil);
+void gil__registry_set_breaker_all(gil_t *gil, uint32_t bits);
+void gil__registry_after_fork_child(gil_t *gil, uintptr_t self);
 
 /* fork.c */
 void gil__fork_register(gil_t *gil);
 void gil__fork_unregister(gil_t *gil);
+/* Incremented in every forked child: a lock word that carries it can tell a
+ * lock taken before the fork by a thread that does not exist any more. */
+uint64_t gil__fork_generation(void);
 
 /* Thread-local current state (core.c). */
 extern __thread gil_tstate_t *gil__tls_current __attribute__((tls_model("initial-exec")));
 
-#endif /* GIL_INTERNAL_H */
+#endif /* GIL_CORE_H */

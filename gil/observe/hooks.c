@@ -1,8 +1,11 @@
 /*
- * observe.c - event hooks, and the plumbing shared by every observer.
+ * observe/hooks.c - event hooks, and the plumbing shared by every observer:
+ * the observer table the core calls (gil__observe_ops).
+ *
+ * Layer: observe (calls core and platform only).
  *
  * The installed hooks form an immutable array that gil_hook_add/remove
- * replace whole (copy on write, under gil->obs_mu).  gil__emit reads the
+ * replace whole (copy on write, under obs->mu).  The event handler reads the
  * current array inside a liburcu-bp read-side section and calls each
  * matching hook: no mutex on the event path, and hooks run concurrently
  * from the threads the events happen in.  A replaced array is freed after a
@@ -13,16 +16,16 @@
  * hooks pays nothing beyond the flags test its slow paths already make.
  * Two observers need events: the hook array (while it is not empty) and a
  * recording trace (trace.c, whose recorder gil__emit calls first).  Each
- * counts once in gil->observers, under obs_mu, and the flag is set exactly
+ * counts once in obs->observers, under obs->mu, and the flag is set exactly
  * while the count is positive, so that adding a hook during a trace or
  * stopping a trace while hooks remain never switches the other one off.
  *
- * Thread states get their observability identity here (registry.c calls
- * in with reg_mu held): an id that is never reused within the GIL, which
- * names the state's trace track and its metric series, and its creation
- * time, the denominator of its load figures.
+ * The core gives every state an id that is never reused within the GIL
+ * (gil_tstate_id: the state's trace track and metric series) and its
+ * creation time (the denominator of its load figures); births and deaths
+ * reach the trace through the table below.
  */
-#include "internal.h"
+#include "observe/observe.h"
 
 #include <stdlib.h>
 #include <urcu-bp.h>
@@ -52,45 +55,15 @@ const char *gil_reason_name(gil_reason_t reason)
     return "unknown";
 }
 
-void gil__observe_init(gil_t *gil)
-{
-    gil__mutex_init(&gil->obs_mu);
-    atomic_init(&gil->hooks, NULL);
-    gil->next_hook_id = 1;
-    gil->observers = 0;
-    gil->trace = NULL;
-    gil->next_tstate_id = 1;
-    gil->created_ns = gil__now_ns();
-    gil__load_init(gil, gil->created_ns);
-}
-
-void gil__observe_fini(gil_t *gil)
-{
-    gil__trace_fini(gil);
-    free(atomic_load_explicit(&gil->hooks, memory_order_relaxed));
-    gil__mutex_destroy(&gil->obs_mu);
-}
-
 void gil__observers_add(gil_t *gil, int delta)
 {
-    unsigned before = gil->observers;
-    gil->observers = (unsigned)((int)before + delta);
-    if (before == 0 && gil->observers > 0)
+    gil__obs_t *o = gil__obs(gil);
+    unsigned before = o->observers;
+    o->observers = (unsigned)((int)before + delta);
+    if (before == 0 && o->observers > 0)
         atomic_fetch_or_explicit(&gil->flags, GIL__F_OBSERVE, memory_order_seq_cst);
-    else if (before > 0 && gil->observers == 0)
+    else if (before > 0 && o->observers == 0)
         atomic_fetch_and_explicit(&gil->flags, ~GIL__F_OBSERVE, memory_order_seq_cst);
-}
-
-void gil__observe_tstate_new(gil_t *gil, gil_tstate_t *ts)
-{
-    atomic_store_explicit(&ts->obs_id, gil->next_tstate_id++, memory_order_relaxed);
-    ts->created_ns = gil__now_ns();
-    gil__trace_tstate_new(gil, ts);
-}
-
-void gil__observe_tstate_delete(gil_t *gil, gil_tstate_t *ts)
-{
-    gil__trace_tstate_delete(gil, ts);
 }
 
 size_t gil__utf8_seq_len(const unsigned char *s)
@@ -127,47 +100,92 @@ uint64_t gil_tstate_id(const gil_tstate_t *ts)
     return ts != NULL ? atomic_load_explicit(&((gil_tstate_t *)ts)->obs_id, memory_order_relaxed) : 0;
 }
 
-void gil__emit(gil_t *gil, gil_event_type_t type, const gil_tstate_t *ts, const gil_tstate_t *other,
-               uint64_t time_ns, uint64_t duration_ns, gil_reason_t reason)
+/* The core's events: the trace's recorder first, then every matching hook,
+ * inside one RCU read-side section (the hook array and the rings live at
+ * least until it ends). */
+static void on_event(gil_t *gil, const gil_event_t *ev)
 {
-    gil_event_t ev = {
-        .type = type,
-        .gil = gil,
-        .tstate = ts,
-        .other = other,
-        .time_ns = time_ns,
-        .duration_ns = duration_ns,
-        .reason = reason,
-    };
+    gil__obs_t *o = gil__obs(gil);
     urcu_bp_read_lock();
-    if (type != GIL_EVENT_TSTATE_DELETE) /* a trace ends a track at deletion itself */
-        gil__trace_record(gil, type, ts, other, time_ns, reason);
-    struct gil__hooks *hooks = atomic_load_explicit(&gil->hooks, memory_order_acquire);
+    if (ev->type != GIL_EVENT_TSTATE_DELETE) /* a trace ends a track at deletion itself */
+        gil__trace_record(gil, ev->type, ev->tstate, ev->other, ev->time_ns, ev->reason);
+    struct gil__hooks *hooks = atomic_load_explicit(&o->hooks, memory_order_acquire);
     for (size_t i = 0; hooks != NULL && i < hooks->n; i++)
-        if (hooks->hook[i].mask & (unsigned)type)
-            hooks->hook[i].fn(&ev, hooks->hook[i].arg);
-    GIL__TSAN_RELEASE(&gil->obs_rcu_sync);
+        if (hooks->hook[i].mask & (unsigned)ev->type)
+            hooks->hook[i].fn(ev, hooks->hook[i].arg);
+    GIL__TSAN_RELEASE(&o->rcu_sync);
     urcu_bp_read_unlock();
+}
+
+static void before_fork(gil_t *gil)
+{
+    gil__mutex_lock(&gil__obs(gil)->mu);
+}
+
+static void after_fork_parent(gil_t *gil)
+{
+    gil__mutex_unlock(&gil__obs(gil)->mu);
+}
+
+static void after_fork_child(gil_t *gil)
+{
+    gil__mutex_reinit(&gil__obs(gil)->mu);
+}
+
+static const gil__observer_ops_t observe_ops = {
+    .event = on_event,
+    .tstate_new = gil__trace_tstate_new,
+    .tstate_delete = gil__trace_tstate_delete,
+    .waiter_poll = gil__watchdog_poll,
+    .before_fork = before_fork,
+    .after_fork_parent = after_fork_parent,
+    .after_fork_child = after_fork_child,
+};
+
+int gil__observe_attach(gil_t *gil)
+{
+    gil__obs_t *o = calloc(1, sizeof *o);
+    if (o == NULL)
+        return GIL_ENOMEM;
+    gil__mutex_init(&o->mu);
+    atomic_init(&o->hooks, NULL);
+    o->next_hook_id = 1;
+    gil->obs = o;
+    gil__load_init(gil, gil->created_ns);
+    gil->observer = &observe_ops;
+    return 0;
+}
+
+void gil__observe_detach(gil_t *gil)
+{
+    gil__obs_t *o = gil__obs(gil);
+    gil->observer = NULL;
+    gil__trace_fini(gil);
+    free(atomic_load_explicit(&o->hooks, memory_order_relaxed));
+    gil__mutex_destroy(&o->mu);
+    free(o);
+    gil->obs = NULL;
 }
 
 /* Publish a new array (NULL when empty), free the old one after a grace
  * period, and keep the observer count in step: the flag goes up before the
  * first hook is visible and down after the last one is gone.  Called with
- * obs_mu. */
+ * obs->mu. */
 static void publish(gil_t *gil, struct gil__hooks *next)
 {
     if (next != NULL && next->n == 0) {
         free(next);
         next = NULL;
     }
-    bool had = atomic_load_explicit(&gil->hooks, memory_order_relaxed) != NULL;
+    gil__obs_t *o = gil__obs(gil);
+    bool had = atomic_load_explicit(&o->hooks, memory_order_relaxed) != NULL;
     if (next != NULL && !had)
         gil__observers_add(gil, +1);
-    struct gil__hooks *old = atomic_exchange_explicit(&gil->hooks, next, memory_order_acq_rel);
+    struct gil__hooks *old = atomic_exchange_explicit(&o->hooks, next, memory_order_acq_rel);
     if (next == NULL && had)
         gil__observers_add(gil, -1);
     synchronize_rcu();
-    GIL__TSAN_ACQUIRE(&gil->obs_rcu_sync);
+    GIL__TSAN_ACQUIRE(&o->rcu_sync);
     free(old);
 }
 
@@ -189,16 +207,17 @@ int gil_hook_add(gil_t *gil, unsigned mask, gil_hook_fn fn, void *arg, gil_hook_
         return GIL__MISUSE(GIL_EINVAL);
     if (urcu_bp_read_ongoing())
         return GIL__MISUSE(GIL_EDEADLK); /* from inside a hook */
-    gil__mutex_lock(&gil->obs_mu);
-    struct gil__hooks *next = copy_hooks(atomic_load_explicit(&gil->hooks, memory_order_relaxed), 1);
+    gil__obs_t *o = gil__obs(gil);
+    gil__mutex_lock(&o->mu);
+    struct gil__hooks *next = copy_hooks(atomic_load_explicit(&o->hooks, memory_order_relaxed), 1);
     if (next == NULL) {
-        gil__mutex_unlock(&gil->obs_mu);
+        gil__mutex_unlock(&o->mu);
         return GIL_ENOMEM;
     }
-    *handle = gil->next_hook_id++;
+    *handle = o->next_hook_id++;
     next->hook[next->n++] = (gil__hook_t){*handle, mask, fn, arg};
     publish(gil, next);
-    gil__mutex_unlock(&gil->obs_mu);
+    gil__mutex_unlock(&o->mu);
     return 0;
 }
 
@@ -208,23 +227,24 @@ int gil_hook_remove(gil_t *gil, gil_hook_handle_t handle)
         return GIL__MISUSE(GIL_EINVAL);
     if (urcu_bp_read_ongoing())
         return GIL__MISUSE(GIL_EDEADLK); /* a grace period would wait for ourselves */
-    gil__mutex_lock(&gil->obs_mu);
-    struct gil__hooks *cur = atomic_load_explicit(&gil->hooks, memory_order_relaxed);
+    gil__obs_t *o = gil__obs(gil);
+    gil__mutex_lock(&o->mu);
+    struct gil__hooks *cur = atomic_load_explicit(&o->hooks, memory_order_relaxed);
     size_t at = cur != NULL ? cur->n : 0;
     for (size_t i = 0; cur != NULL && i < cur->n; i++)
         if (cur->hook[i].id == handle)
             at = i;
     if (cur == NULL || at == cur->n) {
-        gil__mutex_unlock(&gil->obs_mu);
+        gil__mutex_unlock(&o->mu);
         return GIL__MISUSE(GIL_EINVAL);
     }
     struct gil__hooks *next = copy_hooks(cur, 0);
     if (next == NULL) {
-        gil__mutex_unlock(&gil->obs_mu);
+        gil__mutex_unlock(&o->mu);
         return GIL_ENOMEM;
     }
     next->hook[at] = next->hook[--next->n];
     publish(gil, next);
-    gil__mutex_unlock(&gil->obs_mu);
+    gil__mutex_unlock(&o->mu);
     return 0;
 }

@@ -1,5 +1,7 @@
 /*
- * pending.c - pending calls (Py_AddPendingCall) and their delivery.
+ * core/pending.c - pending calls (Py_AddPendingCall) and their delivery.
+ *
+ * Layer: core.
  *
  * The queue is Dmitry Vyukov's bounded MPMC ring, used here with many
  * producers and one consumer at a time.  Each slot carries a sequence
@@ -18,7 +20,7 @@
  * the ring empty and then looks once more, so a call published in between
  * is not left without a flag.
  */
-#include "internal.h"
+#include "core/core.h"
 
 #include <stdlib.h>
 

@@ -1,5 +1,7 @@
 /*
- * registry.c - thread states: creation, deletion, the RCU-protected list.
+ * core/registry.c - thread states: creation, deletion, the RCU-protected list.
+ *
+ * Layer: core.
  *
  * The live states of a GIL form a doubly linked list.  Writers (create,
  * delete) hold gil->reg_mu; readers (gil_foreach_tstate, from any thread,
@@ -19,7 +21,7 @@
  * signal handler) and gil_held() may read a state that has just been deleted
  * and find valid memory (see core.c).
  */
-#include "internal.h"
+#include "core/core.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,11 +37,11 @@ int gil__registry_init(gil_t *gil)
     return 0;
 }
 
+/* Pooled and limbo memory holds no policy state (tstate_fini ran). */
 static void free_chain(gil_tstate_t *ts)
 {
     while (ts != NULL) {
         gil_tstate_t *next = ts->pool_next;
-        gil__cond_destroy(&ts->wake);
         free(ts);
         ts = next;
     }
@@ -67,34 +69,27 @@ static gil_tstate_t *alloc_tstate(gil_t *gil)
         gil->pool = ts->pool_next;
         return ts;
     }
-    ts = aligned_alloc(GIL__CACHELINE, (sizeof *ts + GIL__CACHELINE - 1) & ~(size_t)(GIL__CACHELINE - 1));
-    if (ts == NULL)
-        return NULL;
-    memset(ts, 0, sizeof *ts);
-    gil__cond_init(&ts->wake);
+    ts = aligned_alloc(GIL__CACHELINE, gil->tstate_bytes);
+    if (ts != NULL)
+        memset(ts, 0, gil->tstate_bytes);
     return ts;
 }
 
-/* Reset a state's fields for a new life.  The memory may be pooled (its
- * condvar is kept); no reader can see it (it is not on the list, and a
- * grace period passed since it left).  Stray breaker bits from lock-free
- * writers that read it while it was deleted are cleared here. */
+/* Reset a state's fields for a new life.  The memory may be pooled; no
+ * reader can see it (it is not on the list, and a grace period passed since
+ * it left).  Stray breaker bits from lock-free writers that read it while it
+ * was deleted are cleared here.  The policy's area is zeroed and handed to
+ * the policy's tstate_init. */
 static void init_tstate(gil_tstate_t *ts, gil_t *gil, const char *name)
 {
     __atomic_store_n(&ts->head.breaker, 0, __ATOMIC_RELAXED);
     ts->gil = gil;
     atomic_store_explicit(&ts->owner, gil__thread_id(), memory_order_relaxed);
-    snprintf(ts->name, sizeof ts->name, "%s", name != NULL ? name : "");
-    ts->prev = ts->pool_next = ts->prev_current = ts->q_next = NULL;
+    gil__copy_str(ts->name, sizeof ts->name, name != NULL ? name : "");
+    ts->prev = ts->pool_next = ts->prev_current = NULL;
     ts->pending_error = 0;
-    atomic_store_explicit(&ts->granted, 0, memory_order_relaxed);
-    ts->queued = ts->klass = ts->sleeping = ts->resuming = 0;
-    atomic_store_explicit(&ts->preempted_by_io, 0, memory_order_relaxed);
-    ts->policy_data = NULL;
     ts->last_release_why = GIL_REASON_RELEASE;
     ts->last_release_ns = 0;
-    ts->fast_returns = 0;
-    ts->ticks = gil->config.legacy_check_interval;
     atomic_store_explicit(&ts->boosts, 0, memory_order_relaxed);
     atomic_store_explicit(&ts->demotions, 0, memory_order_relaxed);
     atomic_store_explicit(&ts->waiting, 0, memory_order_relaxed);
@@ -108,6 +103,24 @@ static void init_tstate(gil_tstate_t *ts, gil_t *gil, const char *name)
     atomic_store_explicit(&ts->hold_ns, 0, memory_order_relaxed);
     gil__hist_reset(&ts->wait_hist);
     gil__hist_reset(&ts->hold_hist);
+    atomic_store_explicit(&ts->obs_slot, NULL, memory_order_relaxed);
+    atomic_store_explicit(&ts->obs_id, gil->next_tstate_id++, memory_order_relaxed);
+    ts->created_ns = gil__now_ns();
+    memset(ts->policy_area, 0, gil->policy->tstate_size);
+    if (gil->policy->tstate_init != NULL)
+        gil->policy->tstate_init(gil, ts);
+}
+
+static void observe_tstate_new(gil_t *gil, gil_tstate_t *ts)
+{
+    if (gil->observer != NULL && gil->observer->tstate_new != NULL)
+        gil->observer->tstate_new(gil, ts);
+}
+
+static void observe_tstate_delete(gil_t *gil, gil_tstate_t *ts)
+{
+    if (gil->observer != NULL && gil->observer->tstate_delete != NULL)
+        gil->observer->tstate_delete(gil, ts);
 }
 
 int gil_tstate_new(gil_t *gil, const char *name, gil_tstate_t **out)
@@ -127,7 +140,7 @@ int gil_tstate_new(gil_t *gil, const char *name, gil_tstate_t **out)
         return GIL_ENOMEM;
     }
     init_tstate(ts, gil, name);
-    gil__observe_tstate_new(gil, ts); /* id, creation time, trace ring */
+    observe_tstate_new(gil, ts); /* its trace ring */
     atomic_store_explicit(&ts->magic, GIL__TS_ALIVE, memory_order_relaxed);
     gil_tstate_t *first = atomic_load_explicit(&gil->head, memory_order_relaxed);
     atomic_store_explicit(&ts->next, first, memory_order_relaxed);
@@ -209,7 +222,9 @@ int gil_tstate_delete(gil_tstate_t *ts)
     }
     atomic_store_explicit(&ts->magic, GIL__TS_DEAD, memory_order_relaxed);
     unlink_tstate(gil, ts);
-    gil__observe_tstate_delete(gil, ts); /* its trace track ends here */
+    observe_tstate_delete(gil, ts); /* its trace track ends here */
+    if (gil->policy->tstate_fini != NULL)
+        gil->policy->tstate_fini(gil, ts);
     ts->pool_next = gil->limbo;
     gil->limbo = ts;
     gil->nlimbo++;
@@ -263,22 +278,20 @@ void gil__registry_after_fork_child(gil_t *gil, uintptr_t self)
     gil_tstate_t *ts = atomic_load_explicit(&gil->head, memory_order_relaxed);
     while (ts != NULL) {
         gil_tstate_t *next = atomic_load_explicit(&ts->next, memory_order_relaxed);
-        /* Threads that no longer exist may have been waiting on it; never
-         * destroy a condvar with (phantom) waiters: glibc would block. */
-        memset(&ts->wake, 0, sizeof ts->wake);
-        gil__cond_init(&ts->wake);
-        if (gil__owner(ts) != self) {
+        bool survivor = gil__owner(ts) == self;
+        /* Threads that no longer exist may have been waiting on the policy's
+         * condvars: the policy abandons or rebuilds them, never destroys. */
+        if (gil->policy->tstate_after_fork_child != NULL)
+            gil->policy->tstate_after_fork_child(gil, ts, survivor);
+        if (!survivor) {
             atomic_store_explicit(&ts->magic, GIL__TS_DEAD, memory_order_relaxed);
             unlink_tstate(gil, ts);
-            gil__observe_tstate_delete(gil, ts);
+            observe_tstate_delete(gil, ts);
             ts->pool_next = gil->pool;
             gil->pool = ts;
         } else {
             atomic_store_explicit(&ts->waiting, 0, memory_order_relaxed);
             atomic_store_explicit(&ts->busy, 0, memory_order_relaxed);
-            ts->queued = ts->sleeping = ts->resuming = 0;
-            atomic_store_explicit(&ts->granted, 0, memory_order_relaxed);
-            ts->q_next = NULL;
         }
         ts = next;
     }

@@ -1,11 +1,13 @@
 /*
- * policy.c - the table of scheduling policies and their names.
+ * policy/table.c - the table of scheduling policies and their names.
+ *
+ * Layer: policy.
  */
-#include "internal.h"
+#include "policy/policy.h"
 
 #include <strings.h>
 
-static const gil__policy_ops_t *const policies[GIL_POLICY_COUNT__] = {
+static const gil__policy_ops_t *const policies[GIL__POLICY_MAX] = {
     [GIL_POLICY_CPYTHON] = &gil__policy_cpython,
     [GIL_POLICY_LEGACY] = &gil__policy_legacy,
     [GIL_POLICY_FIFO] = &gil__policy_fifo,
@@ -14,7 +16,7 @@ static const gil__policy_ops_t *const policies[GIL_POLICY_COUNT__] = {
 
 const gil__policy_ops_t *gil__policy_lookup(gil_policy_t id)
 {
-    if ((unsigned)id >= GIL_POLICY_COUNT__)
+    if ((unsigned)id >= GIL__POLICY_MAX)
         return NULL;
     return policies[id];
 }
@@ -29,7 +31,7 @@ int gil_policy_from_name(const char *name, gil_policy_t *out)
 {
     if (name == NULL || out == NULL)
         return GIL__MISUSE(GIL_EINVAL);
-    for (unsigned i = 0; i < GIL_POLICY_COUNT__; i++) {
+    for (unsigned i = 0; i < GIL__POLICY_MAX; i++) {
         if (policies[i] != NULL && strcasecmp(policies[i]->name, name) == 0) {
             *out = (gil_policy_t)i;
             return 0;
