@@ -120,6 +120,18 @@ run_stdin sum_bad '1\nabc\n' "$MINIVM" "$PROGS/sum.s"
 expect_rc sum_bad 1
 expect sum_bad err "$PROGS/sum.s:$(line_of "$PROGS/sum.s" '^ *read'): error: read: \"abc\" is not an integer"
 
+# Exit with daemon threads still running (one computing, one sleeping for
+# an hour, one blocked on a read): gil_finalize parks them and the process
+# exits at once, under every policy; none of them runs bytecode again.
+while read -r policy; do
+    run "daemon_$policy" "$MINIVM" --stats --policy "$policy" "$PROGS/daemon.s"
+    expect_rc "daemon_$policy" 0
+    expect "daemon_$policy" out "daemon: the ordinary thread finished"
+    expect "daemon_$policy" out "daemon: main returns"
+    expect_re "daemon_$policy" err "^minivm: exit with 3 daemon thread\\(s\\): gil_finalize deleted [0-9]+ state\\(s\\)"
+    if grep -q "not reached" "$TMP/daemon_$policy.out"; then fail "daemon_$policy: a daemon ran after finalize"; else pass; fi
+done <"$TMP/policies.out"
+
 # The convoy demo under every policy the library offers (never a fixed list).
 while read -r policy; do
     run "convoy_$policy" "$MINIVM" --stats --policy "$policy" "$PROGS/convoy.s" 100

@@ -40,6 +40,17 @@ static int validate_config(const gil_config_t *cfg)
     return 0;
 }
 
+/* Everything gil_create made, in reverse; also the core's deferred free of
+ * a finalized GIL (gil->destroy). */
+static void destroy_now(gil_t *gil)
+{
+    gil__fork_unregister(gil);
+    if (gil->policy->fini != NULL)
+        gil->policy->fini(gil);
+    gil__observe_detach(gil);
+    gil__core_free(gil);
+}
+
 int gil_create(gil_t **out, const gil_config_t *cfg)
 {
     gil_config_t defaults;
@@ -67,6 +78,7 @@ int gil_create(gil_t **out, const gil_config_t *cfg)
         gil__core_free(gil);
         return GIL_ENOMEM;
     }
+    gil->destroy = destroy_now;
     /* Visible to fork handling only once complete. */
     gil__fork_register(gil);
     *out = gil;
@@ -77,13 +89,11 @@ int gil_destroy(gil_t *gil)
 {
     if (gil == NULL)
         return GIL__MISUSE(GIL_EINVAL);
+    /* Live states or a grace period in progress: an expected answer (poll,
+     * or use gil_finalize), never a misuse. */
     int rc = gil__core_busy(gil);
     if (rc != 0)
-        return GIL__MISUSE(rc);
-    gil__fork_unregister(gil);
-    if (gil->policy->fini != NULL)
-        gil->policy->fini(gil);
-    gil__observe_detach(gil);
-    gil__core_free(gil);
+        return rc;
+    destroy_now(gil);
     return 0;
 }

@@ -184,9 +184,62 @@ GIL_EXTERN int gil_create(gil_t **out, const gil_config_t *cfg);
 /* Destroy a GIL.  GIL_EBUSY while any thread state of it exists, or while a
  * deletion is still finishing its grace period (delete them first; after
  * gil_shutdown() that can be done even for threads that were blocked; polling
- * until it returns 0 is fine).  GIL_EINVAL for NULL.  Threads: any, no GIL
- * held. */
+ * until it returns 0 is fine).  GIL_EBUSY is an expected answer, never a
+ * misuse: a checker build does not abort on it.  An interpreter that exits
+ * with threads still running uses gil_finalize instead.  GIL_EINVAL for
+ * NULL.  Threads: any, no GIL held. */
 GIL_EXTERN int gil_destroy(gil_t *gil);
+
+/* gil_finalize's flags. */
+typedef enum {
+    /* A thread that comes back to this GIL after gil_finalize (from an
+     * allow-threads section, a wait, a check point, its first acquire)
+     * releases whatever it holds, deletes its state and blocks forever,
+     * instead of getting GIL_ESHUTDOWN: it never runs interpreter code
+     * again (CPython 3.14's choice).  Without it such a thread gets
+     * GIL_ESHUTDOWN and must unwind (CPython <= 3.13 exited the thread). */
+    GIL_FINALIZE_PARK = 1u << 0,
+    /* No line on stderr when threads are left running. */
+    GIL_FINALIZE_QUIET = 1u << 1
+} gil_finalize_flags_t;
+
+typedef struct gil_finalize_report {
+    unsigned deleted;   /* states gil_finalize deleted: the caller's own, and
+                           those of threads that had ended (orphans) */
+    unsigned drained;   /* threads that were inside libgil (waiting, being
+                           switched out) and left it before the deadline */
+    unsigned running;   /* states whose threads run outside libgil (holding
+                           the GIL, inside an allow-threads section, not yet
+                           started): they may come back */
+    unsigned stuck;     /* threads still inside libgil at the deadline (in a
+                           pending call or a hook that did not return) */
+    int freed;          /* 1: the GIL is freed (the pointer is dead now);
+                           0: it is freed by the deletion of the last state
+                           left (running + stuck of them) */
+} gil_finalize_report_t;
+
+/* Tear a GIL down at interpreter exit while threads may still run (daemon
+ * threads, threads blocked in a call, threads waiting for the GIL).
+ *   1. gil_shutdown; with GIL_FINALIZE_PARK, coming back parks a thread;
+ *   2. the calling thread releases the GIL if it holds it and its states of
+ *      this GIL are deleted;
+ *   3. waiters are woken and leave libgil (GIL_ESHUTDOWN, or parked); the
+ *      call waits up to drain_ms (0: 1000 ms) for every thread inside
+ *      libgil to leave, never longer: it does not hang;
+ *   4. states of threads that ended without deleting them are deleted;
+ *   5. if no state is left the GIL is freed now; otherwise it stays
+ *      allocated (reachable, so no leak report) until the last state left
+ *      is deleted -- by its thread after GIL_ESHUTDOWN, by parking, or by
+ *      gil_finalize's caller of an orphan -- and that deletion frees it.  A
+ *      line on stderr reports the states left (unless GIL_FINALIZE_QUIET).
+ * After the call `gil` must not be used by the caller (it may be freed at
+ * any moment); the threads that own the states left may still use their
+ * own states, and must end with gil_tstate_delete (the deletion of the last
+ * state may free the GIL, so nothing may follow it).  Threads that have no
+ * state must not use `gil` any more.  *report (may be NULL) says what was
+ * done.  Returns 0, or GIL_EINVAL (NULL gil, unknown flags).  GIL: any ->
+ * not held.  Threads: any.  Memory order: as gil_shutdown. */
+GIL_EXTERN int gil_finalize(gil_t *gil, unsigned flags, unsigned drain_ms, gil_finalize_report_t *report);
 
 /* The policy the GIL was created with. */
 GIL_EXTERN gil_policy_t gil_get_policy(const gil_t *gil);

@@ -82,6 +82,24 @@ void wait_until(int (*pred)(void *), void *arg)
     }
 }
 
+static pthread_mutex_t never_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t never_cond = PTHREAD_COND_INITIALIZER;
+
+static void never_unlock(void *unused)
+{
+    (void)unused;
+    pthread_mutex_unlock(&never_mu);
+}
+
+void block_until_cancelled(void)
+{
+    pthread_mutex_lock(&never_mu);
+    pthread_cleanup_push(never_unlock, NULL);
+    for (;;)
+        pthread_cond_wait(&never_cond, &never_mu);
+    pthread_cleanup_pop(0);
+}
+
 gil_policy_t test_policy(void)
 {
     gil_policy_t p = GIL_POLICY_CPYTHON;

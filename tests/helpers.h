@@ -45,6 +45,10 @@ void wait_until(int (*pred)(void *), void *arg);
 /* Sleep a little (lets other threads run; never used to order events). */
 void nap_us(unsigned us);
 
+/* Block in a cancellation point until pthread_cancel ends the thread (a
+ * condvar wait: the cancellation point ThreadSanitizer models). */
+void block_until_cancelled(void) __attribute__((noreturn));
+
 /* A GIL with the given interval and default policy (GIL_TEST_POLICY env
  * selects another policy by name, so the whole suite runs per policy). */
 gil_t *make_gil(unsigned long interval_us);

@@ -253,12 +253,31 @@ static void print_stats(const vm_t *vm)
 
 /* ------------------------------------------------------------------------ */
 
+/* Daemon threads may still run: gil_finalize parks them (see vm_finalize);
+ * the VM is left allocated for them. */
+static int finalize_with_daemons(vm_t *vm, int stats, int status)
+{
+    gil_finalize_report_t r;
+    int rc = vm_finalize(vm, &r);
+
+    if (rc != 0) {
+        fprintf(stderr, "minivm: gil_finalize: %s\n", gil_strerror(rc));
+        return 1;
+    }
+    if (stats)
+        fprintf(stderr,
+                "minivm: exit with %d daemon thread(s): gil_finalize deleted %u state(s), %u left running "
+                "(they park when they come back), GIL %s\n",
+                vm_has_daemons(vm), r.deleted, r.running + r.stuck, r.freed ? "freed" : "freed by the last of them");
+    return status;
+}
+
 static int run(const options_t *o, const vm_program_t *prog)
 {
     vm_value_t args[VM_MAX_ARGS];
     gil_config_t cfg;
     gil_t *gil;
-    vm_t vm;
+    static vm_t vm; /* outlives run(): daemon threads may still read it */
     int rc, status;
 
     if (parse_main_args(o, &prog->funcs[prog->main_func], args) < 0)
@@ -280,6 +299,8 @@ static int run(const options_t *o, const vm_program_t *prog)
     reset_signals();
     if (o->stats)
         print_stats(&vm);
+    if (vm_has_daemons(&vm))
+        return finalize_with_daemons(&vm, o->stats, status);
     vm_destroy(&vm);
     /* Every thread state is gone by now (each thread deleted its own). */
     if ((rc = gil_destroy(gil)) != 0) {

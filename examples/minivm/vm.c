@@ -176,7 +176,7 @@ static vm_thread_t *thread_alloc(vm_t *vm, int func, const vm_value_t *args, int
 
 /* spawn: runs with the GIL held, like CPython's thread start. */
 static vm_status_t spawn_thread(vm_thread_t *t, const vm_insn_t *in, int func,
-                                const vm_value_t *args, vm_value_t *id)
+                                const vm_value_t *args, vm_value_t *id, int daemon)
 {
     vm_t *vm = t->vm;
     vm_thread_t *child = thread_alloc(vm, func, args, vm->prog->funcs[func].nargs);
@@ -184,6 +184,7 @@ static vm_status_t spawn_thread(vm_thread_t *t, const vm_insn_t *in, int func,
 
     if (child == NULL)
         return vm_fail(t, in, "spawn: out of memory");
+    child->daemon = daemon;
     pthread_mutex_lock(&vm->threads_lock);
     if (vm->nthreads == VM_MAX_THREADS) {
         pthread_mutex_unlock(&vm->threads_lock);
@@ -241,8 +242,9 @@ static vm_status_t join_thread(vm_thread_t *t, const vm_insn_t *in, vm_value_t i
 }
 
 /* The finalizing main thread, without the GIL: join every thread nobody
- * joined (CPython's threading._shutdown waits for non-daemon threads the
- * same way).  Threads may still spawn threads meanwhile, hence the loop. */
+ * joined, except daemons (CPython's threading._shutdown waits for
+ * non-daemon threads the same way).  Threads may still spawn threads
+ * meanwhile, hence the loop. */
 static void join_remaining(vm_t *vm)
 {
     for (;;) {
@@ -250,7 +252,7 @@ static void join_remaining(vm_t *vm)
 
         pthread_mutex_lock(&vm->threads_lock);
         for (int i = 1; i < vm->nthreads && next == NULL; i++)
-            if (!vm->threads[i]->joined) {
+            if (!vm->threads[i]->joined && !vm->threads[i]->daemon) {
                 next = vm->threads[i];
                 next->joined = 1;
             }
@@ -353,12 +355,13 @@ static vm_status_t exec_system(vm_thread_t *t, const vm_insn_t *in, size_t opera
     int len;
 
     switch (in->op) {
-    case VM_OP_SPAWN: {
+    case VM_OP_SPAWN:
+    case VM_OP_DAEMON: {
         int nargs = prog->funcs[in->arg].nargs;
         NEED(nargs);
         ROOM(1);
         t->sp -= (size_t)nargs;
-        if ((st = spawn_thread(t, in, (int)in->arg, &t->stack[t->sp], &a)) != VM_OK)
+        if ((st = spawn_thread(t, in, (int)in->arg, &t->stack[t->sp], &a, in->op == VM_OP_DAEMON)) != VM_OK)
             return st;
         PUSH(a);
         return VM_OK;
@@ -502,7 +505,7 @@ static vm_status_t run_function(vm_thread_t *t, vm_value_t *result)
             PUSH(a);
             LOAD_FRAME();
             break;
-        case VM_OP_SPAWN: case VM_OP_JOIN: case VM_OP_SLEEP: case VM_OP_CLOCK:
+        case VM_OP_SPAWN: case VM_OP_DAEMON: case VM_OP_JOIN: case VM_OP_SLEEP: case VM_OP_CLOCK:
         case VM_OP_PRINT: case VM_OP_PUTS: case VM_OP_READ: case VM_OP_WRITE:
         case VM_OP_OPENECHO:
             if ((st = exec_system(t, in, operands)) != VM_OK)
@@ -558,11 +561,46 @@ int vm_run_main(vm_t *vm, const vm_value_t *args, int nargs)
         die_gil("gil_tstate_new", rc);
     thread_body(main_thread);
     join_remaining(vm);
-    vm_sys_close_peers(vm);
+    /* A daemon may still talk to its echo peer: peers live as long as it. */
+    if (!vm_has_daemons(vm))
+        vm_sys_close_peers(vm);
     print_error_exit(vm);
     if (vm->interrupted)
         return 130;
     return atomic_load(&vm->failed) ? 1 : 0;
+}
+
+int vm_has_daemons(vm_t *vm)
+{
+    int n = 0;
+
+    pthread_mutex_lock(&vm->threads_lock);
+    for (int i = 1; i < vm->nthreads; i++)
+        n += vm->threads[i]->daemon;
+    pthread_mutex_unlock(&vm->threads_lock);
+    return n;
+}
+
+/* Interpreter exit with daemon threads (CPython's Py_FinalizeEx).  First
+ * take the GIL: then no daemon runs bytecode, and none can get the GIL back
+ * once gil_finalize has shut it down.  With GIL_FINALIZE_PARK a daemon that
+ * comes back to libgil (its next check point, the end of its sleep or read,
+ * its first acquire) never runs bytecode again; the GIL is freed when the
+ * last of them has parked.  The VM's memory is not freed: a daemon may be
+ * between a system call and its gil_restore, reading its thread and the VM
+ * (the process is about to exit anyway). */
+int vm_finalize(vm_t *vm, gil_finalize_report_t *report)
+{
+    gil_tstate_t *ts;
+    int rc = gil_tstate_new(vm->gil, "finalizer", &ts);
+
+    if (rc == 0)
+        rc = gil_acquire(ts);
+    if (rc != 0 && rc != GIL_ESHUTDOWN) /* GIL_ESHUTDOWN: the VM stopped; finalize anyway */
+        die_gil("taking the GIL to finalize", rc);
+    rc = gil_finalize(vm->gil, GIL_FINALIZE_PARK | GIL_FINALIZE_QUIET, 0, report);
+    vm->gil = NULL; /* may be freed at any moment now */
+    return rc;
 }
 
 void vm_destroy(vm_t *vm)

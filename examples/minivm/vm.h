@@ -83,6 +83,8 @@ typedef enum {
     XX(CALL, "call", VM_ARG_FUNC)         /* args -- result */              \
     XX(RET, "ret", VM_ARG_NONE)           /* a -- (return a) */             \
     XX(SPAWN, "spawn", VM_ARG_FUNC)       /* args -- thread id */           \
+    XX(DAEMON, "daemon", VM_ARG_FUNC)     /* args -- thread id (not joined  \
+                                             at exit: Python's daemon) */   \
     XX(JOIN, "join", VM_ARG_NONE)         /* id -- its result */            \
     XX(SLEEP, "sleep", VM_ARG_NONE)       /* usec -- */                     \
     XX(CLOCK, "clock", VM_ARG_NONE)       /* -- monotonic usec */           \
@@ -170,6 +172,7 @@ typedef struct vm_thread {
     pthread_t pthread;        /* not for the main thread */
     gil_tstate_t *ts;
     int joined;               /* claimed by a join (thread table lock) */
+    int daemon;               /* not joined at exit; may outlive the VM [const] */
     vm_value_t result;        /* its function's return value */
     int have_stats;
     gil_tstate_stats_t stats; /* snapshot taken just before exiting */
@@ -214,6 +217,12 @@ int vm_init(vm_t *vm, const vm_program_t *prog, gil_t *gil);
  * it spawned.  Returns the process exit status: 0, 1 (runtime error) or
  * 130 (interrupted). */
 int vm_run_main(vm_t *vm, const vm_value_t *args, int nargs);
+/* The number of daemon threads the program spawned (any of them may still
+ * run). */
+int vm_has_daemons(vm_t *vm);
+/* Exit with daemons: take the GIL, gil_finalize(GIL_FINALIZE_PARK).  The VM
+ * must then be left allocated (a daemon may still read it). */
+int vm_finalize(vm_t *vm, gil_finalize_report_t *report);
 void vm_destroy(vm_t *vm);
 /* Begin stopping: gil_shutdown, then wake every blocked instruction.
  * Idempotent.  Not async-signal-safe (see vm_signal_interrupt). */

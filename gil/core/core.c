@@ -291,7 +291,7 @@ static int take_slow(gil_t *gil, gil_tstate_t *ts, uintptr_t unused)
     return acquired(gil, ts, t0);
 }
 
-int gil_acquire(gil_tstate_t *ts)
+int gil__acquire(gil_tstate_t *ts)
 {
     int rc = gil__validate_own(ts, "gil_acquire");
     if (rc != 0)
@@ -302,6 +302,21 @@ int gil_acquire(gil_tstate_t *ts)
     if (holder != NULL && gil__owner(holder) == gil__owner(ts))
         return GIL__MISUSE(GIL_EDEADLK);
     return gil__take(gil, ts);
+}
+
+/* After a GIL_ESHUTDOWN: a GIL finalized with GIL_FINALIZE_PARK keeps the
+ * thread from going back to its interpreter. */
+static int park_or_return(gil_t *gil, int rc)
+{
+    if (GIL__UNLIKELY(rc == GIL_ESHUTDOWN) && gil__parking(gil))
+        gil__thread_park();
+    return rc;
+}
+
+int gil_acquire(gil_tstate_t *ts)
+{
+    int rc = gil__acquire(ts);
+    return rc == GIL_ESHUTDOWN ? park_or_return(ts->gil, rc) : rc;
 }
 
 int gil_restore(gil_tstate_t *ts)
@@ -449,10 +464,15 @@ int gil_internal_check_slow(gil_tstate_t *ts)
     if (rc != 0)
         return rc;
     gil_t *gil = ts->gil;
-    if (!holds(gil, ts))
+    if (!holds(gil, ts)) {
+        /* After shutdown a thread whose re-acquire failed (the restore of
+         * an allow-threads section) checks without the GIL: expected. */
+        if (atomic_load_explicit(&gil->shutdown, memory_order_acquire))
+            return park_or_return(gil, GIL_ESHUTDOWN);
         return GIL__MISUSE(GIL_EPERM);
+    }
     /* Busy for the whole check: a drop request releases and re-takes. */
-    return busy_run(gil, ts, check_slow_body, 0);
+    return park_or_return(gil, busy_run(gil, ts, check_slow_body, 0));
 }
 
 static int check_slow_body(gil_t *gil, gil_tstate_t *ts, uintptr_t unused)
@@ -504,7 +524,7 @@ int gil_yield(gil_tstate_t *ts)
         return GIL__MISUSE(GIL_EPERM);
     if (!(w & GIL__W))
         return 0; /* nobody waits */
-    return busy_run(gil, ts, policy_yield, 0);
+    return park_or_return(gil, busy_run(gil, ts, policy_yield, 0));
 }
 
 /* Helpers for the policies' yield: the bookkeeping halves of release and

@@ -118,6 +118,12 @@ struct gil_tstate {
 
     /* Owner-thread bookkeeping. */
     gil_tstate_t *prev_current;   /* the current state before this one [owner] */
+    struct gil__thread_rec *thread_rec; /* the owner thread's record, NULL once
+                                     the thread ended (thread.c) [threads_mu] */
+    gil_tstate_t *thread_next;    /* in that record's list [threads_mu] */
+    _Atomic int orphaned;         /* the owner thread ended without deleting
+                                     the state: owner is 0, any thread may
+                                     delete it (thread.c) [atomic] release */
     _Atomic int busy;             /* nesting count of the owner's libgil calls
                                      that are in a slow path (may block, may
                                      have let go of the GIL): another thread's
@@ -310,6 +316,13 @@ static inline gil_tstate_t *gil__word_holder(uintptr_t w)
     return (gil_tstate_t *)(w & ~GIL__W);
 }
 
+/* gil->finalize */
+#define GIL__FIN_NONE 0     /* not finalized */
+#define GIL__FIN_DEFERRED 1 /* gil_finalize left live states: the deletion of
+                               the last one (or the end of the last grace
+                               period) frees the GIL */
+#define GIL__FIN_FREEING 2  /* claimed by the thread that frees it */
+
 /* gil->flags: conditions that send an acquirer down the slow bookkeeping
  * path (one load after the CAS). */
 #define GIL__F_PENDING 0x1u   /* pending calls queued */
@@ -335,6 +348,15 @@ struct gil {
     _Atomic uint64_t drop_t0;         /* ns when the pending drop request was
                                          set [mu]; read by the holder */
     _Atomic int shutdown;             /* gil_shutdown called [atomic] */
+    _Atomic int park;                 /* gil_finalize(GIL_FINALIZE_PARK): a
+                                         thread that comes back to this GIL
+                                         blocks forever instead of getting
+                                         GIL_ESHUTDOWN; set before shutdown
+                                         wakes anyone [atomic] seq_cst */
+    int finalize;                     /* GIL__FIN_* [reg] */
+    void (*destroy)(gil_t *gil);      /* [const] frees the GIL and everything
+                                         hanging from it (set by gil.c); the
+                                         core calls it for a deferred free */
     const gil__policy_ops_t *policy;  /* [const] */
     void *policy_state;               /* [const pointer; contents per policy] */
     const gil__observer_ops_t *observer; /* [const] NULL: none */
@@ -401,8 +423,19 @@ struct gil {
 int gil__core_new(gil_t **out, const gil_config_t *cfg, const gil__policy_ops_t *policy);
 int gil__core_busy(gil_t *gil);
 void gil__core_free(gil_t *gil);
+void gil__report_left(const char *name, unsigned running, unsigned stuck);
+extern _Atomic unsigned long gil__finalized_frees; /* finalized GILs freed, ever */
 
 /* core.c */
+/* gil_acquire without parking (gil_ensure parks itself, after its own
+ * bookkeeping). */
+int gil__acquire(gil_tstate_t *ts);
+/* A thread that got GIL_ESHUTDOWN from a GIL finalized with
+ * GIL_FINALIZE_PARK must not return to its interpreter. */
+static inline bool gil__parking(const gil_t *gil)
+{
+    return atomic_load_explicit(&((gil_t *)gil)->park, memory_order_acquire) != 0;
+}
 int gil__drop(gil_t *gil, gil_tstate_t *ts, gil_reason_t why);
 /* Acquire with a validated state whose thread does not hold the GIL (the
  * fast CAS, else the policy's take, then the bookkeeping). */
@@ -433,10 +466,32 @@ static inline void gil__waiter_poll(gil_t *gil, gil_tstate_t *waiter)
 }
 
 /* registry.c */
+/* gil_tstate_delete of a state the calling thread owns and has marked busy
+ * once itself (parking). */
+int gil__tstate_delete_busy(gil_tstate_t *ts);
 int gil__registry_init(gil_t *gil);
 void gil__registry_fini(gil_t *gil);
 void gil__registry_set_breaker_all(gil_t *gil, uint32_t bits);
 void gil__registry_after_fork_child(gil_t *gil, uintptr_t self);
+
+/* thread.c: the owner threads' records (see the notes there). */
+/* Make sure the calling thread has a record (before it creates a state). */
+int gil__thread_prepare(void);
+/* Link a new state into the calling thread's record (reg_mu held). */
+void gil__thread_link(gil_tstate_t *ts);
+/* Unlink a state about to be deleted, unless its thread is inside a slow
+ * path of libgil (GIL_EBUSY; own_busy: busy marks the caller itself holds
+ * on it).  reg_mu held. */
+int gil__thread_unlink_if_idle(gil_tstate_t *ts, int own_busy);
+/* The calling thread is done for good (gil_finalize's GIL_FINALIZE_PARK):
+ * release every GIL it holds, delete its states of parking GILs, orphan the
+ * others, block forever. */
+GIL__NORETURN void gil__thread_park(void);
+extern _Atomic unsigned long gil__parked_threads; /* threads parked, ever */
+bool gil__orphaned(const gil_tstate_t *ts);
+void gil__thread_before_fork(void);
+void gil__thread_after_fork_parent(void);
+void gil__thread_after_fork_child(void);
 
 /* fork.c */
 void gil__fork_register(gil_t *gil);

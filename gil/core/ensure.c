@@ -104,10 +104,12 @@ int gil_ensure(gil_t *gil, gil_ensure_t *state)
         }
         rec->auto_created = true;
     }
-    int rc = gil_acquire(rec->ts);
+    int rc = gil__acquire(rec->ts);
     if (rc != 0) {
         if (rec->counter == 0)
             free_rec(rec);
+        if (rc == GIL_ESHUTDOWN && gil__parking(gil))
+            gil__thread_park(); /* our own records are settled: never come back */
         return rc;
     }
     rec->counter++;

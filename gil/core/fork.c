@@ -41,12 +41,14 @@ static void prepare(void)
         gil__mutex_lock(&g->mu);
         gil__mutex_lock(&g->switch_mu);
     }
+    gil__thread_before_fork(); /* the innermost lock */
     urcu_bp_before_fork();
 }
 
 static void parent(void)
 {
     urcu_bp_after_fork_parent();
+    gil__thread_after_fork_parent();
     for (gil_t *g = all_gils; g != NULL; g = g->all_next) {
         gil__mutex_unlock(&g->switch_mu);
         gil__mutex_unlock(&g->mu);
@@ -90,6 +92,7 @@ static void child(void)
     uintptr_t self = gil__thread_id();
     for (gil_t *g = all_gils; g != NULL; g = g->all_next)
         repair_child(g, self);
+    gil__thread_after_fork_child(); /* after the repairs: they unlink the dead threads' states */
     gil__mutex_reinit(&all_mu);
 }
 

@@ -115,6 +115,17 @@ static void rearm(gil_t *gil, gil_tstate_t *ts)
     gil__breaker_set(ts, GIL__BREAK_PENDING);
 }
 
+/* The consumer was cancelled inside a call (pthread_cancel at one of the
+ * call's cancellation points): let the next holder run the rest. */
+static void consumer_cancelled(void *arg)
+{
+    gil_t *gil = arg;
+    atomic_fetch_or_explicit(&gil->flags, GIL__F_PENDING, memory_order_seq_cst);
+    atomic_store_explicit(&gil->pending.busy, 0, memory_order_release);
+}
+
+static int run_calls(gil_t *gil, gil_tstate_t *ts);
+
 int gil__pending_run(gil_t *gil, gil_tstate_t *ts)
 {
     gil__pending_t *p = &gil->pending;
@@ -124,6 +135,18 @@ int gil__pending_run(gil_t *gil, gil_tstate_t *ts)
     if (!atomic_compare_exchange_strong_explicit(&p->busy, &idle, 1, memory_order_acquire,
                                                  memory_order_relaxed))
         return 0;
+    volatile int rc; /* assigned after pthread_cleanup_push's setjmp */
+    pthread_cleanup_push(consumer_cancelled, gil);
+    rc = run_calls(gil, ts);
+    pthread_cleanup_pop(0);
+    atomic_store_explicit(&p->busy, 0, memory_order_release);
+    return rc;
+}
+
+/* The consumer's loop, with p->busy held. */
+static int run_calls(gil_t *gil, gil_tstate_t *ts)
+{
+    gil__pending_t *p = &gil->pending;
     int rc = 0;
     for (;;) {
         int (*fn)(void *);
@@ -151,7 +174,6 @@ int gil__pending_run(gil_t *gil, gil_tstate_t *ts)
             break;
         }
     }
-    atomic_store_explicit(&p->busy, 0, memory_order_release);
     return rc;
 }
 

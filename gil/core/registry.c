@@ -86,7 +86,9 @@ static void init_tstate(gil_tstate_t *ts, gil_t *gil, const char *name)
     ts->gil = gil;
     atomic_store_explicit(&ts->owner, gil__thread_id(), memory_order_relaxed);
     gil__copy_str(ts->name, sizeof ts->name, name != NULL ? name : "");
-    ts->prev = ts->pool_next = ts->prev_current = NULL;
+    ts->prev = ts->pool_next = ts->prev_current = ts->thread_next = NULL;
+    ts->thread_rec = NULL;
+    atomic_store_explicit(&ts->orphaned, 0, memory_order_relaxed);
     ts->pending_error = 0;
     ts->last_release_why = GIL_REASON_RELEASE;
     ts->last_release_ns = 0;
@@ -129,6 +131,8 @@ int gil_tstate_new(gil_t *gil, const char *name, gil_tstate_t **out)
         *out = NULL;
     if (gil == NULL || out == NULL)
         return GIL__MISUSE(GIL_EINVAL);
+    if (gil__thread_prepare() != 0)
+        return GIL_ENOMEM;
     gil__mutex_lock(&gil->reg_mu);
     if (atomic_load_explicit(&gil->shutdown, memory_order_acquire)) {
         gil__mutex_unlock(&gil->reg_mu);
@@ -146,6 +150,7 @@ int gil_tstate_new(gil_t *gil, const char *name, gil_tstate_t **out)
     atomic_store_explicit(&ts->next, first, memory_order_relaxed);
     if (first != NULL)
         first->prev = ts;
+    gil__thread_link(ts); /* before publication: a deleter finds it linked */
     atomic_store_explicit(&gil->head, ts, memory_order_release); /* publish */
     gil->nstates++;
     gil__mutex_unlock(&gil->reg_mu);
@@ -198,27 +203,61 @@ static void reclaim_limbo(gil_t *gil)
  * already removed those). */
 static bool may_delete(const gil_tstate_t *ts)
 {
-    return gil__owner(ts) == gil__thread_id() || atomic_load_explicit(&ts->gil->shutdown, memory_order_acquire);
+    return gil__owner(ts) == gil__thread_id() || gil__orphaned(ts) ||
+           atomic_load_explicit(&ts->gil->shutdown, memory_order_acquire);
 }
 
+/* After gil_finalize left states behind, the deletion of the last one frees
+ * the GIL (and so does the end of the last grace period).  Called with
+ * reg_mu; true if the caller must call gil->destroy once it has let go. */
+static bool claim_deferred_free(gil_t *gil)
+{
+    if (gil->finalize != GIL__FIN_DEFERRED || gil->nstates != 0 || gil->reclaiming != 0)
+        return false;
+    gil->finalize = GIL__FIN_FREEING;
+    return true;
+}
+
+static int delete_state(gil_tstate_t *ts, int own_busy);
+
 int gil_tstate_delete(gil_tstate_t *ts)
+{
+    return delete_state(ts, 0);
+}
+
+int gil__tstate_delete_busy(gil_tstate_t *ts)
+{
+    return delete_state(ts, 1);
+}
+
+/* own_busy: busy marks the caller holds on ts itself. */
+static int delete_state(gil_tstate_t *ts, int own_busy)
 {
     if (ts == NULL || atomic_load_explicit(&ts->magic, memory_order_relaxed) != GIL__TS_ALIVE)
         return GIL__MISUSE(GIL_EINVAL);
     gil_t *gil = ts->gil;
+    bool own = gil__owner(ts) == gil__thread_id();
     if (!may_delete(ts))
         return GIL__MISUSE(GIL_EPERM);
+    /* Deleting the state one holds the GIL with is a mistake; finding
+     * another thread's state busy (after shutdown, or an orphan whose thread
+     * is still ending) is the documented safety net: retry later. */
     if (gil__word_holder(atomic_load_explicit(&gil->word, memory_order_acquire)) == ts)
-        return GIL__MISUSE(GIL_EBUSY);
+        return own ? GIL__MISUSE(GIL_EBUSY) : GIL_EBUSY;
     if (atomic_load_explicit(&ts->waiting, memory_order_acquire) ||
-        atomic_load_explicit(&ts->busy, memory_order_seq_cst))
-        return GIL__MISUSE(GIL_EBUSY); /* its thread is still inside a libgil slow path */
+        atomic_load_explicit(&ts->busy, memory_order_seq_cst) > own_busy)
+        return GIL_EBUSY; /* its thread is still inside a libgil slow path */
     if (gil__observed(gil))
         gil__emit(gil, GIL_EVENT_TSTATE_DELETE, ts, NULL, gil__now_ns(), 0, GIL_REASON_RELEASE);
     gil__mutex_lock(&gil->reg_mu);
     if (atomic_load_explicit(&ts->magic, memory_order_relaxed) != GIL__TS_ALIVE) {
         gil__mutex_unlock(&gil->reg_mu); /* lost a race with another deleter */
         return GIL__MISUSE(GIL_EINVAL);
+    }
+    /* Under threads_mu: an ending owner thread marks its states busy there. */
+    if (gil__thread_unlink_if_idle(ts, own_busy) != 0) {
+        gil__mutex_unlock(&gil->reg_mu);
+        return GIL_EBUSY;
     }
     atomic_store_explicit(&ts->magic, GIL__TS_DEAD, memory_order_relaxed);
     unlink_tstate(gil, ts);
@@ -229,7 +268,10 @@ int gil_tstate_delete(gil_tstate_t *ts)
     gil->limbo = ts;
     gil->nlimbo++;
     reclaim_limbo(gil);
+    bool free_gil = claim_deferred_free(gil);
     gil__mutex_unlock(&gil->reg_mu);
+    if (free_gil)
+        gil->destroy(gil);
     return 0;
 }
 
@@ -248,6 +290,10 @@ int gil_foreach_tstate(gil_t *gil, int (*fn)(const gil_tstate_t *, void *), void
     if (gil == NULL || fn == NULL)
         return GIL__MISUSE(GIL_EINVAL);
     int rc = 0;
+    /* A cancellation point inside fn would end the thread inside a read-side
+     * section, and every later grace period (every deletion) would wait for
+     * it forever. */
+    int cancel_state = gil__cancel_disable();
     urcu_bp_read_lock();
     for (gil_tstate_t *ts = atomic_load_explicit(&gil->head, memory_order_acquire); ts != NULL;
          ts = atomic_load_explicit(&ts->next, memory_order_acquire)) {
@@ -258,6 +304,7 @@ int gil_foreach_tstate(gil_t *gil, int (*fn)(const gil_tstate_t *, void *), void
     }
     GIL__TSAN_RELEASE(&gil->rcu_sync);
     urcu_bp_read_unlock();
+    gil__cancel_restore(cancel_state);
     return rc;
 }
 
@@ -284,6 +331,8 @@ void gil__registry_after_fork_child(gil_t *gil, uintptr_t self)
         if (gil->policy->tstate_after_fork_child != NULL)
             gil->policy->tstate_after_fork_child(gil, ts, survivor);
         if (!survivor) {
+            ts->thread_rec = NULL; /* its thread's record is freed (thread.c) */
+            ts->thread_next = NULL;
             atomic_store_explicit(&ts->magic, GIL__TS_DEAD, memory_order_relaxed);
             unlink_tstate(gil, ts);
             observe_tstate_delete(gil, ts);

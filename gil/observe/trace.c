@@ -347,7 +347,10 @@ typedef struct view {
     gil__trace_t *s;
     gil__trace_ring_t **rings; /* sorted by id */
     size_t n;
+    int cancel_state;          /* restored by view_close */
 } view_t;
+
+static int view_lock(gil_t *gil, view_t *v);
 
 static int cmp_ring(const void *a, const void *b)
 {
@@ -355,13 +358,25 @@ static int cmp_ring(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Lock obs->mu and index the stopped session.  On error nothing is held. */
+/* Lock obs->mu and index the stopped session.  On error nothing is held.
+ * Cancellation is off while the view is open: a visitor or a write to the
+ * stream may reach a cancellation point, and a thread cancelled there would
+ * end holding obs->mu. */
 static int view_open(gil_t *gil, view_t *v)
 {
     if (gil == NULL)
         return GIL__MISUSE(GIL_EINVAL);
     if (urcu_bp_read_ongoing())
         return GIL__MISUSE(GIL_EDEADLK);
+    int rc = view_lock(gil, v);
+    if (rc != 0)
+        gil__cancel_restore(v->cancel_state);
+    return rc;
+}
+
+static int view_lock(gil_t *gil, view_t *v)
+{
+    v->cancel_state = gil__cancel_disable();
     gil__mutex_lock(&gil__obs(gil)->mu);
     v->gil = gil;
     v->s = gil__obs(gil)->trace;
@@ -386,6 +401,7 @@ static void view_close(view_t *v)
 {
     free(v->rings);
     gil__mutex_unlock(&gil__obs(v->gil)->mu);
+    gil__cancel_restore(v->cancel_state);
 }
 
 static const char *view_name(const view_t *v, uint64_t id)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 __thread char gil__tls_anchor __attribute__((tls_model("initial-exec")));
 
@@ -101,6 +102,33 @@ int gil__cond_timedwait_ns(pthread_cond_t *c, pthread_mutex_t *m, uint64_t timeo
     return 0;
 }
 
+void gil__sleep_ns(uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* A condvar nobody signals, rather than pause(): a cancelled condvar wait
+ * is what every threading tool (ThreadSanitizer among them) models. */
+static pthread_mutex_t park_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t park_cond = PTHREAD_COND_INITIALIZER;
+
+static void unpark_cancelled(void *unused)
+{
+    (void)unused;
+    pthread_mutex_unlock(&park_mu);
+}
+
+void gil__park_forever(void)
+{
+    pthread_mutex_lock(&park_mu);
+    pthread_cleanup_push(unpark_cancelled, NULL);
+    for (;;)
+        pthread_cond_wait(&park_cond, &park_mu);
+    pthread_cleanup_pop(0);
+}
+
 void gil__copy_str(char *dst, size_t size, const char *src)
 {
     size_t n = strlen(src);
@@ -108,6 +136,40 @@ void gil__copy_str(char *dst, size_t size, const char *src)
         n = size - 1;
     memcpy(dst, src, n);
     dst[n] = '\0';
+}
+
+size_t gil__append(char *buf, size_t size, size_t n, const char *s)
+{
+    while (*s != '\0' && n + 1 < size)
+        buf[n++] = *s++;
+    if (size > 0)
+        buf[n < size ? n : size - 1] = '\0';
+    return n;
+}
+
+size_t gil__append_u64(char *buf, size_t size, size_t n, uint64_t v)
+{
+    char digits[21];
+    size_t i = sizeof digits;
+    digits[--i] = '\0';
+    do {
+        digits[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return gil__append(buf, size, n, &digits[i]);
+}
+
+void gil__write_stderr(const char *buf, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(2, buf, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        buf += w;
+        n -= (size_t)w;
+    }
 }
 
 uint64_t gil__now_ns(void)

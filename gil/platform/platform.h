@@ -61,10 +61,24 @@ void gil__cond_reinit(pthread_cond_t *c);
 int gil__cancel_disable(void);
 void gil__cancel_restore(int old_state);
 
+/* Sleep about ns nanoseconds (a cancellation point). */
+void gil__sleep_ns(uint64_t ns);
+/* Block the calling thread forever (a condvar wait nobody signals).  A
+ * cancellation point: a parked thread that is cancelled ends there. */
+GIL__NORETURN void gil__park_forever(void);
+
 /* Copy the string src into dst (size bytes, size > 0), truncated and always
  * NUL-terminated.  Not snprintf: a host process may interpose its own
  * printf family (see observe/format.c). */
 void gil__copy_str(char *dst, size_t size, const char *src);
+
+/* Append to a NUL-terminated line in buf[size] at offset n (truncating,
+ * never overflowing); return the new offset.  Numbers without the printf
+ * family, for messages a host's interposed printf must not break. */
+size_t gil__append(char *buf, size_t size, size_t n, const char *s);
+size_t gil__append_u64(char *buf, size_t size, size_t n, uint64_t v);
+/* write(2) n bytes to stderr (retrying short writes). */
+void gil__write_stderr(const char *buf, size_t n);
 
 /* Monotonic time in nanoseconds (CLOCK_MONOTONIC).  Never 0, so 0 can mean
  * "no timestamp". */
