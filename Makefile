@@ -45,7 +45,7 @@ VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
 
 DEPS_LIB   := liburcu-dev pkg-config
 DEPS_TEST  := libcmocka-dev
-DEPS_BENCH := libbenchmark-dev gnuplot-nox
+DEPS_BENCH := libbenchmark-dev gnuplot-nox libbenchmark-tools python3-scipy valgrind
 DEPS_INSTALL := help2man
 DEPS := scripts/deps.sh
 
