@@ -8,6 +8,11 @@
  *   gil_check_x1 (batched)  vs empty_loop_x1
  *   gil_handoff_yield       vs condvar_pingpong   (both: one round trip =
  *                                                   two handoffs)
+ *   gil_acquire_release_hooked / _traced  vs gil_acquire_release (the cost
+ *                           of a no-op hook, of tracing)
+ *
+ * and the monitor's calls (gil_stats_get, gil_stats_format, the Prometheus
+ * exporter), for one GIL with one thread state.
  *
  * After google-benchmark's report, the goals of issue 3 are printed as
  * ratios of those results ("goal: ... measured X (target Y) MET/MISSED"),
@@ -182,6 +187,50 @@ static void bm_gil_ensure_existing(gbench_state_t *st, void *arg)
     check_loop(st, bad, "gil_ensure/gil_ensure_release failed");
     must("gil_restore", gil_restore(saved));
     must("gil_ensure_release", gil_ensure_release(arg, outer));
+}
+
+/* The monitor's side: reading one GIL's figures with one thread state
+ * alive, as a metrics thread or a /metrics endpoint does. */
+static FILE *dev_null(void)
+{
+    FILE *f = fopen("/dev/null", "w");
+    if (f == NULL)
+        die("fopen /dev/null", errno);
+    return f;
+}
+
+static void bm_gil_stats_get(gbench_state_t *st, void *arg)
+{
+    gil_tstate_t *ts = tstate_new(arg, "bench");
+    gil_stats_t s;
+    int bad = 0;
+    while (gbench_keep_running(st))
+        bad |= gil_stats_get(arg, &s);
+    check_loop(st, bad, "gil_stats_get failed");
+    tstate_delete(ts);
+}
+
+static void bm_gil_stats_format(gbench_state_t *st, void *arg)
+{
+    gil_tstate_t *ts = tstate_new(arg, "bench");
+    char line[512];
+    int bad = 0;
+    while (gbench_keep_running(st))
+        bad |= gil_stats_format(arg, line, sizeof line) < 0;
+    check_loop(st, bad, "gil_stats_format failed");
+    tstate_delete(ts);
+}
+
+static void bm_gil_stats_prometheus(gbench_state_t *st, void *arg)
+{
+    gil_tstate_t *ts = tstate_new(arg, "bench");
+    FILE *out = dev_null();
+    int bad = 0;
+    while (gbench_keep_running(st))
+        bad |= gil_stats_write_prometheus(arg, out);
+    check_loop(st, bad, "gil_stats_write_prometheus failed");
+    fclose(out);
+    tstate_delete(ts);
 }
 
 /* Handoff: this thread and a partner pass the GIL back and forth with
@@ -360,6 +409,10 @@ static const ratio_t ratios[] = {
      "mutex_lock_unlock", NULL, 0},
     {"acquire+release / CAS+store spin lock", "gil_acquire_release", "spinlock_cas_store",
      NULL, 0},
+    {"acquire+release with a no-op hook / without", "gil_acquire_release_hooked",
+     "gil_acquire_release", NULL, 0},
+    {"acquire+release while tracing / without", "gil_acquire_release_traced",
+     "gil_acquire_release", NULL, 0},
 };
 
 /* Enough for any sensible --benchmark_repetitions; more are ignored. */
@@ -421,6 +474,12 @@ static void print_ratios(FILE *f)
     fprintf(f, "\nratios (real time per iteration, this run):\n");
     for (size_t i = 0; i < sizeof ratios / sizeof ratios[0]; i++)
         print_ratio(f, &ratios[i]);
+}
+
+static void no_op_hook(const gil_event_t *ev, void *arg)
+{
+    (void)ev;
+    (void)arg;
 }
 
 static gil_t *make_gil(gil_timing_t timing, const char *name)
@@ -514,6 +573,11 @@ int main(int argc, char **argv)
     gil_t *gil = make_gil(GIL_TIMING_CONTENDED, "micro");
     gil_t *timed = make_gil(GIL_TIMING_ALWAYS, "micro-timed");
     gil_t *shared = make_gil(GIL_TIMING_CONTENDED, "micro-contended");
+    gil_t *hooked = make_gil(GIL_TIMING_CONTENDED, "micro-hooked");
+    gil_t *traced = make_gil(GIL_TIMING_CONTENDED, "micro-traced");
+    gil_hook_handle_t hook;
+    must("gil_hook_add", gil_hook_add(hooked, GIL_EVENT_ALL, no_op_hook, NULL, &hook));
+    must("gil_trace_start", gil_trace_start(traced, 0)); /* a ring: old events overwritten */
 
     if (gbench_initialize(&argc, argv) != 0)
         return 2;
@@ -522,11 +586,16 @@ int main(int argc, char **argv)
     add("mutex_lock_unlock", bm_mutex_lock_unlock, NULL);
     add("spinlock_cas_store", bm_spinlock_cas_store, NULL);
     add("gil_acquire_release_timed", bm_gil_acquire_release, timed);
+    add("gil_acquire_release_hooked", bm_gil_acquire_release, hooked);
+    add("gil_acquire_release_traced", bm_gil_acquire_release, traced);
     add("gil_allow_threads", bm_gil_allow_threads, gil);
     add("gil_check_x1", bm_gil_check, gil);
     add("empty_loop_x1", bm_empty_loop, NULL);
     add("gil_ensure_nested", bm_gil_ensure_nested, gil);
     add("gil_ensure_existing", bm_gil_ensure_existing, gil);
+    add("gil_stats_get", bm_gil_stats_get, gil);
+    add("gil_stats_format", bm_gil_stats_format, gil);
+    add("gil_stats_prometheus", bm_gil_stats_prometheus, gil);
     gbench_use_real_time(add("gil_handoff_yield", bm_gil_handoff_yield, gil));
     gbench_use_real_time(add("condvar_pingpong", bm_condvar_pingpong, NULL));
     gbench_bench_t *b = add("gil_acquire_release_contended", bm_gil_acquire_release_contended,
@@ -541,6 +610,10 @@ int main(int argc, char **argv)
     print_ratios(gbench_format() == GBENCH_FORMAT_CONSOLE ? stdout : stderr);
     gbench_shutdown();
 
+    must("gil_trace_stop", gil_trace_stop(traced));
+    must("gil_hook_remove", gil_hook_remove(hooked, hook));
+    must("gil_destroy", gil_destroy(traced));
+    must("gil_destroy", gil_destroy(hooked));
     must("gil_destroy", gil_destroy(shared));
     must("gil_destroy", gil_destroy(timed));
     must("gil_destroy", gil_destroy(gil));
