@@ -8,16 +8,21 @@
 #      Per benchmark: google-benchmark's median, stddev and cv; per ratio:
 #      the ratio of the medians, the range of the per-repetition ratios and
 #      in how many repetitions a goal was met (micro's own ratio lines).
-#   2. Instructions (callgrind, user space): the same on every run, unlike
-#      time.  Each benchmark runs a fixed number of iterations twice (N and
-#      2N) and the difference is divided by N, so set-up costs cancel.
+#   2. Instructions (callgrind, user space), which unlike time do not
+#      depend on the machine's load.  Each benchmark runs a fixed number of
+#      iterations twice (N and 2N) and the difference is divided by N, so
+#      set-up costs cancel.
 #        gil_check loop and empty loop: the loop function's own instructions
-#        (the inline gil_check included), per iteration;
+#        (the inline gil_check included), per iteration: exact, the same on
+#        every run;
 #        handoff and condvar ping-pong: everything both threads execute in
-#        user space, per round trip (the kernel's part, the sleeps, is the
-#        "vcsw" counter of the time run: voluntary context switches).
+#        user space, per round trip, measured HANDOFF_RUNS times (the count
+#        depends on how often a woken waiter finds it must wait again, which
+#        differs between runs: the range is printed).  The kernel's part,
+#        the sleeps, is the "vcsw" counter of the time run: voluntary
+#        context switches.
 #
-# Needs valgrind (installed through scripts/deps.sh).  Takes about 3 minutes.
+# Needs valgrind (installed through scripts/deps.sh).  Takes about 4 minutes.
 set -eu
 
 micro=${1:-build/bench/micro}
@@ -101,12 +106,25 @@ ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
 }
 
+# range_of VALUE...: "min-max" (or the value if they are all equal).
+range_of() {
+    printf '%s\n' "$@" | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 }
+        END { if (lo == hi) print lo; else print lo "-" hi }'
+}
+
 echo
-echo "== instructions (callgrind, user space; the same on every run)"
+echo "== instructions (callgrind, user space)"
 check=$(per_iteration 1000000 gil_check_x1 no bm_gil_check)
 empty=$(per_iteration 1000000 empty_loop_x1 no bm_empty_loop)
 echo "gil_check loop: $check per iteration, empty loop: $empty; ratio $(ratio "$check" "$empty")" \
     "(the check adds $(awk -v a="$check" -v b="$empty" 'BEGIN { printf "%.2f", a - b }'))"
-yield=$(per_iteration 2000 gil_handoff_yield yes bm_gil_handoff_yield yield_partner_main)
-pingpong=$(per_iteration 2000 condvar_pingpong yes bm_condvar_pingpong pingpong_partner)
-echo "handoff round trip: $yield (both threads), condvar ping-pong: $pingpong; ratio $(ratio "$yield" "$pingpong")"
+runs=${HANDOFF_RUNS:-3}
+yields="" pingpongs="" ratios=""
+for _ in $(seq "$runs"); do
+    y=$(per_iteration 2000 gil_handoff_yield yes bm_gil_handoff_yield yield_partner_main)
+    p=$(per_iteration 2000 condvar_pingpong yes bm_condvar_pingpong pingpong_partner)
+    yields="$yields $y" pingpongs="$pingpongs $p" ratios="$ratios $(ratio "$y" "$p")"
+done
+# shellcheck disable=SC2086 # lists of numbers
+echo "handoff round trip: $(range_of $yields) (both threads), condvar ping-pong: $(range_of $pingpongs);" \
+    "ratio $(range_of $ratios) ($runs runs)"
