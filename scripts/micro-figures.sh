@@ -46,7 +46,8 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 
 # ---- the header: when, what, where -----------------------------------------------
 commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$top" diff --quiet HEAD -- 2>/dev/null || commit="$commit+changes"
+# Uncommitted changes to what is measured (not to the docs quoting it).
+git -C "$top" diff --quiet HEAD -- gil include bench Makefile 2>/dev/null || commit="$commit+changes"
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 echo "micro figures: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit," \
     "google-benchmark $(dpkg-query -W -f='${Version}' libbenchmark-dev 2>/dev/null || echo '?')"
