@@ -1,22 +1,38 @@
 # libgil - build, test, install.
 #
 #   make              libgil.a and libgil.so (SONAME libgil.so.0) in build/
-#   make test         unit tests (cmocka), examples and the gilbench smoke test
+#   make test         unit tests (cmocka), examples, the gilbench smoke test and
+#                     the install test (tests/test_install.sh)
 #   make bench        the convoy benchmark suite with its defaults
 #   make bench-micro  google-benchmark micro benchmarks (flags: BENCH_ARGS=...)
 #   make tsan / asan  the unit tests under ThreadSanitizer / ASan+UBSan
 #   make debug        the unit tests against a GIL_DEBUG (checker) build
-#   make install PREFIX=/usr/local DESTDIR=
+#   make install PREFIX=/usr/local DESTDIR=   (and uninstall; see "install" below)
 #
 # Every target that needs a Debian package installs it first (scripts/deps.sh),
 # or stops with one line naming it.
 
 CC      ?= cc
 CXX     ?= c++
+# Installation directories.  LIBDIR follows Debian's layout: with PREFIX=/usr
+# the libraries go to /usr/lib/<multiarch> (/usr/lib/x86_64-linux-gnu), the
+# directory Debian's linker, ld.so and pkg-config search; the multiarch
+# triplet is DEB_HOST_MULTIARCH (set by dpkg-buildpackage), else what the
+# compiler reports (-print-multiarch), else dpkg-architecture's answer.  Any
+# other PREFIX (/usr/local, /opt/gil, $HOME/.local) gets $(PREFIX)/lib, which
+# Debian's ld.so.conf and pkg-config path already include for /usr/local.
 PREFIX  ?= /usr/local
 DESTDIR ?=
+ifeq ($(patsubst %/,%,$(PREFIX)),/usr)
+DEB_HOST_MULTIARCH ?= $(shell $(CC) -print-multiarch 2>/dev/null || dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null)
+LIBDIR  ?= $(PREFIX)/lib$(if $(strip $(DEB_HOST_MULTIARCH)),/$(strip $(DEB_HOST_MULTIARCH)))
+else
 LIBDIR  ?= $(PREFIX)/lib
+endif
 INCDIR  ?= $(PREFIX)/include
+BINDIR  ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
+MANDIR  ?= $(DATADIR)/man
 
 # Variant: release (default), debug, tsan, asan.  Each builds in its own dir.
 VARIANT ?= release
@@ -29,7 +45,8 @@ VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
 
 DEPS_LIB   := liburcu-dev pkg-config
 DEPS_TEST  := libcmocka-dev
-DEPS_BENCH := libbenchmark-dev gnuplot-nox
+DEPS_BENCH := libbenchmark-dev gnuplot-nox libbenchmark-tools python3-scipy valgrind
+DEPS_INSTALL := help2man
 DEPS := scripts/deps.sh
 
 WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
@@ -62,7 +79,7 @@ TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 TEST_HELPERS := $(wildcard tests/helpers.c)
 
-.PHONY: all lib test check unit tsan asan debug install uninstall clean deps-lib deps-test deps-bench
+.PHONY: all lib test check unit tsan asan debug install uninstall clean deps-lib deps-test deps-bench deps-install
 all: lib
 lib: $(BUILD)/libgil.a $(BUILD)/libgil.so
 
@@ -72,6 +89,8 @@ deps-test: deps-lib
 	@$(DEPS) $(DEPS_TEST)
 deps-bench: deps-lib
 	@$(DEPS) $(DEPS_BENCH)
+deps-install: deps-lib
+	@$(DEPS) $(DEPS_INSTALL)
 
 # V=1 shows the full commands.
 Q := $(if $(V),,@)
@@ -150,25 +169,8 @@ debug:
 	@$(MAKE) --no-print-directory VARIANT=debug TEST_ENV='GIL_DEBUG_NOABORT=1' unit
 
 # `make test`: the README's test command.
-test: unit examples-test bench-smoke
+test: unit examples-test bench-smoke install-test
 check: test
-
-# gil.pc for pkg-config.
-$(BUILD)/gil.pc: Makefile | $(BUILD)/obj
-	@printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: gil\nDescription: an embeddable global interpreter lock modelled on CPython'"'"'s\nVersion: %s\nRequires.private: liburcu-bp\nLibs: -L$${libdir} -lgil\nLibs.private: -lpthread\nCflags: -I$${includedir}\n' \
-	    '$(PREFIX)' '$(patsubst $(PREFIX)%,$${prefix}%,$(LIBDIR))' '$(patsubst $(PREFIX)%,$${prefix}%,$(INCDIR))' '$(VERSION)' > $@
-
-install: lib $(BUILD)/gil.pc
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
-	install -m 644 include/gil.h $(DESTDIR)$(INCDIR)/gil.h
-	install -m 644 $(BUILD)/libgil.a $(DESTDIR)$(LIBDIR)/libgil.a
-	install -m 755 $(BUILD)/libgil.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgil.so.$(VERSION)
-	ln -sf libgil.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgil.so.$(VERSION_MAJOR)
-	ln -sf libgil.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgil.so
-	install -m 644 $(BUILD)/gil.pc $(DESTDIR)$(LIBDIR)/pkgconfig/gil.pc
-
-uninstall:
-	rm -f $(DESTDIR)$(INCDIR)/gil.h $(DESTDIR)$(LIBDIR)/libgil.a $(DESTDIR)$(LIBDIR)/libgil.so* $(DESTDIR)$(LIBDIR)/pkgconfig/gil.pc
 
 clean:
 	rm -rf build build-debug build-tsan build-asan
@@ -181,3 +183,107 @@ clean:
 examples-test::
 bench-smoke::
 .PHONY: examples-test bench-smoke
+
+# ---- install -------------------------------------------------------------------
+# After the includes: gilbench's rule and $(GILBENCH) live in bench/bench.mk.
+#
+#   $(LIBDIR)         libgil.a, libgil.so.$(VERSION) and its two links,
+#                     pkgconfig/gil.pc (shared) and pkgconfig/gil-static.pc
+#                     (libgil.a itself; liburcu-bp and libc stay shared)
+#   $(INCDIR)         gil.h
+#   $(BINDIR)         gilbench
+#   $(DATADIR)/libgil the CPython and Ruby halves of gilbench's cpython scenario
+#   $(MANDIR)/man1    gilbench.1, made from `gilbench --help` by help2man
+#
+# Everything below that names a directory depends on $(INSTALL_BUILD)/dirs,
+# a file holding the directories and version, rewritten only when one of them
+# changes: a second `make install PREFIX=...` regenerates gil.pc (and the
+# gilbench that knows where its scripts are) for the new prefix, and an
+# unchanged one rebuilds nothing.  DESTDIR is not in it: it is where the
+# files are put, never what they say.
+
+INSTALL_BUILD    := $(BUILD)/install
+GILBENCH_DATADIR  = $(DATADIR)/libgil
+GILBENCH_SCRIPTS := cpython/convoy.py ruby/convoy.rb
+INSTALL_DIRS      = version=$(VERSION) prefix=$(PREFIX) libdir=$(LIBDIR) includedir=$(INCDIR) \
+                    bindir=$(BINDIR) datadir=$(DATADIR) mandir=$(MANDIR)
+PC_FILES         := $(INSTALL_BUILD)/gil.pc $(INSTALL_BUILD)/gil-static.pc
+
+.PHONY: FORCE install-test
+FORCE:
+
+$(INSTALL_BUILD):
+	@mkdir -p $@
+
+$(INSTALL_BUILD)/dirs: FORCE | $(INSTALL_BUILD)
+	@printf '%s\n' '$(INSTALL_DIRS)' | cmp -s - $@ 2>/dev/null || printf '%s\n' '$(INSTALL_DIRS)' > $@
+
+# A directory as pkg-config sees it: relative to ${prefix} when under it, so
+# that `pkg-config --define-variable=prefix=...` moves them all.
+pc_dir = $(patsubst $(PREFIX)%,$${prefix}%,$(1))
+
+# pc_file(NAME, DESCRIPTION, REQUIRES LINE, LIBS): one .pc file on stdout.
+pc_file = printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(call pc_dir,$(LIBDIR))' \
+              'includedir=$(call pc_dir,$(INCDIR))' '' 'Name: $(1)' 'Description: $(2)' \
+              'Version: $(VERSION)' '$(3)' 'Libs: $(4)' 'Cflags: -I$${includedir}'
+
+# gil.pc: -lgil is libgil.so wherever both are installed, even with
+# `pkg-config --static` (which only adds the private dependencies).
+$(INSTALL_BUILD)/gil.pc: $(INSTALL_BUILD)/dirs
+	@$(call pc_file,gil,an embeddable global interpreter lock modelled on CPython'"'"'s,Requires.private: liburcu-bp,-L$${libdir} -lgil) > $@
+	@printf 'Libs.private: -lpthread\n' >> $@
+
+# gil-static.pc: names the archive (-l:libgil.a), so the program does not need
+# libgil.so.$(VERSION_MAJOR) at run time; liburcu-bp is then a public
+# requirement, because libgil.a's references to it land in the program.
+$(INSTALL_BUILD)/gil-static.pc: $(INSTALL_BUILD)/dirs
+	@$(call pc_file,gil-static,libgil linked statically (libgil.a),Requires: liburcu-bp,-L$${libdir} -l:libgil.a -lpthread) > $@
+
+# The installed gilbench is $(GILBENCH) with the installed scripts' folder
+# compiled in instead of the source tree's.  It depends on $(GILBENCH) so
+# that bench.mk's rule decides when gilbench's sources changed.
+$(INSTALL_BUILD)/gilbench: $(GILBENCH) $(INSTALL_BUILD)/dirs
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS_APP) -DGILBENCH_SCRIPT_DIR='"$(GILBENCH_DATADIR)"' -o $@ $(GILBENCH_SRCS) bench/timeline.c $(LDLIBS_APP)
+
+# The man page is gilbench --help, laid out by help2man, plus where the
+# scripts are.
+$(INSTALL_BUILD)/gilbench.1: $(INSTALL_BUILD)/gilbench | deps-install
+	@$(if $(Q),echo "  MAN     $@")
+	@printf '%s\n' '[FILES]' $(foreach f,$(GILBENCH_SCRIPTS),'.TP' '$(GILBENCH_DATADIR)/$(f)') \
+	    'the interpreter side of the cpython scenario; each runs standalone too.' \
+	    '[SEE ALSO]' 'docs/benchmarks.md in libgil'"'"'s sources.' > $(INSTALL_BUILD)/gilbench.h2m
+	$(Q)help2man --no-info --version-string='$(VERSION)' --include=$(INSTALL_BUILD)/gilbench.h2m \
+	    --name='what a global interpreter lock does to threads' --output=$@ $<
+
+INSTALLED_FILES = $(INCDIR)/gil.h $(LIBDIR)/libgil.a $(LIBDIR)/libgil.so.$(VERSION) \
+                  $(LIBDIR)/libgil.so.$(VERSION_MAJOR) $(LIBDIR)/libgil.so \
+                  $(LIBDIR)/pkgconfig/gil.pc $(LIBDIR)/pkgconfig/gil-static.pc $(BINDIR)/gilbench \
+                  $(MANDIR)/man1/gilbench.1 $(addprefix $(GILBENCH_DATADIR)/,$(GILBENCH_SCRIPTS))
+
+# ldconfig refreshes ld.so's cache for a real install as root (a DESTDIR
+# install is a package's staging area: its package manager does that).
+# LDCONFIG=: skips it.
+LDCONFIG ?= ldconfig
+install: lib $(PC_FILES) $(INSTALL_BUILD)/gilbench $(INSTALL_BUILD)/gilbench.1
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(addprefix $(DESTDIR)$(GILBENCH_DATADIR)/,$(sort $(dir $(GILBENCH_SCRIPTS))))
+	install -m 644 include/gil.h $(DESTDIR)$(INCDIR)/gil.h
+	install -m 644 $(BUILD)/libgil.a $(DESTDIR)$(LIBDIR)/libgil.a
+	install -m 755 $(BUILD)/libgil.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgil.so.$(VERSION)
+	ln -sf libgil.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgil.so.$(VERSION_MAJOR)
+	ln -sf libgil.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgil.so
+	install -m 644 $(PC_FILES) $(DESTDIR)$(LIBDIR)/pkgconfig/
+	install -m 755 $(INSTALL_BUILD)/gilbench $(DESTDIR)$(BINDIR)/gilbench
+	install -m 644 $(INSTALL_BUILD)/gilbench.1 $(DESTDIR)$(MANDIR)/man1/gilbench.1
+	$(foreach f,$(GILBENCH_SCRIPTS),install -m 644 bench/$(f) $(DESTDIR)$(GILBENCH_DATADIR)/$(f) &&) true
+	@if [ -z '$(DESTDIR)' ] && [ "$$(id -u)" = 0 ] && command -v $(firstword $(LDCONFIG)) >/dev/null 2>&1; then $(LDCONFIG); fi
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED_FILES))
+	-rmdir $(addprefix $(DESTDIR)$(GILBENCH_DATADIR)/,$(sort $(dir $(GILBENCH_SCRIPTS)))) $(DESTDIR)$(GILBENCH_DATADIR) 2>/dev/null
+
+# Installs into a scratch DESTDIR under two prefixes (and /usr), builds and runs
+# a program against each, shared and static.  Part of `make test`.
+install-test: lib $(GILBENCH)
+	@MAKE='$(MAKE)' CC='$(CC)' BUILD='$(BUILD)' tests/test_install.sh

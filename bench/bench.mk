@@ -4,7 +4,13 @@
 #                      and SVG charts in $(BENCH_RESULTS)/
 #                      (GILBENCH_ARGS=... adds gilbench options)
 #   make bench-micro   google-benchmark micro benchmarks; BENCH_ARGS=... is
-#                      passed through (BENCH_ARGS=--benchmark_format=json)
+#                      passed through.  stdout is the benchmark's output and
+#                      nothing else (building goes to stderr), so
+#                      `BENCH_ARGS=--benchmark_format=json make -s bench-micro
+#                      > out.json` is JSON for google-benchmark's compare.py
+#   make bench-micro-test  checks that (tests/test_bench_micro.sh; in CI)
+#   make micro-figures the micro figures of docs/benchmarks.md, with their
+#                      spread (scripts/micro-figures.sh; MICRO_REPS=10)
 #   make bench-smoke   gilbench with tiny durations (part of `make test`)
 #
 # gilbench is plain C + libgil; only bench-micro needs google-benchmark, so
@@ -42,7 +48,8 @@ bench: $(GILBENCH) | deps-bench
 	    --plot $(BENCH_RESULTS) $(GILBENCH_ARGS)
 
 $(BENCH_BUILD)/gbench.o: bench/gbench.cc bench/gbench.h | $(BENCH_BUILD) deps-bench
-	$(CXX) $(CXXFLAGS_BENCH) -c $< -o $@
+	@$(if $(Q),echo "  CXX     $@")
+	$(Q)$(CXX) $(CXXFLAGS_BENCH) -c $< -o $@
 
 # -falign-loops=64: the check-point benchmarks compare loops of about one
 # cycle per iteration, where a loop that happens to straddle an instruction
@@ -50,13 +57,32 @@ $(BENCH_BUILD)/gbench.o: bench/gbench.cc bench/gbench.h | $(BENCH_BUILD) deps-be
 # code read 1.04x to 1.9x depending on where the last edit left it.
 # Aligning every loop (the baselines' too) measures the code, not its layout.
 $(BENCH_BUILD)/micro.o: bench/micro.c bench/gbench.h include/gil.h | $(BENCH_BUILD)
-	$(CC) $(CFLAGS_APP) -falign-loops=64 -Ibench -c $< -o $@
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS_APP) -falign-loops=64 -Ibench -c $< -o $@
 
 $(MICRO): $(BENCH_BUILD)/micro.o $(BENCH_BUILD)/gbench.o $(BUILD)/libgil.a
-	$(CXX) -o $@ $(BENCH_BUILD)/micro.o $(BENCH_BUILD)/gbench.o $(LDLIBS_APP) $(BENCHMARK_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CXX) -o $@ $(BENCH_BUILD)/micro.o $(BENCH_BUILD)/gbench.o $(LDLIBS_APP) $(BENCHMARK_LIBS)
 
-bench-micro: $(MICRO)
-	$(MICRO) $(BENCH_ARGS)
+# Building is a make of its own with its output on stderr, and the command
+# is not echoed: stdout carries only what the benchmark prints.  BENCH_ARGS
+# reaches micro as written: make does not expand it ($(value)), and it goes
+# through the environment, split into words by the shell but not otherwise
+# interpreted (set -f: no globbing), so that a filter such as
+# --benchmark_filter='^(gil_check_x1|empty_loop_x1)$' is passed as it is.
+override BENCH_ARGS := $(value BENCH_ARGS)
+export BENCH_ARGS
+bench-micro:
+	@$(MAKE) --no-print-directory $(MICRO) >&2
+	@set -f; exec $(MICRO) $$BENCH_ARGS
+
+.PHONY: bench-micro-test micro-figures
+bench-micro-test: $(MICRO) | deps-bench
+	@MAKE='$(MAKE)' BUILD='$(BUILD)' tests/test_bench_micro.sh $(MICRO)
+
+MICRO_REPS ?= 10
+micro-figures: $(MICRO) | deps-bench
+	@scripts/micro-figures.sh $(MICRO) $(MICRO_REPS)
 
 bench-smoke:: $(GILBENCH)
 	@tests/smoke_gilbench.sh $(GILBENCH)

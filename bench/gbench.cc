@@ -32,14 +32,10 @@ benchmark::internal::Benchmark *B(gbench_bench_t *b)
     return reinterpret_cast<benchmark::internal::Benchmark *>(b);
 }
 
-struct Accum {
-    double real_ns_sum = 0;
-    int runs = 0;
-};
-
-// Results by registered name (the benchmark family name, without the
-// "/threads:2" or "/real_time" suffixes google-benchmark appends).
-std::map<std::string, Accum> results;
+// Real time per iteration of each repetition, in the order they ran, by
+// registered name (the benchmark family name, without the "/threads:2" or
+// "/real_time" suffixes google-benchmark appends).
+std::map<std::string, std::vector<double>> results;
 gbench_format_t format = GBENCH_FORMAT_CONSOLE;
 bool color = false;
 bool tabular = false;
@@ -54,9 +50,8 @@ public:
             if (r.run_type != benchmark::BenchmarkReporter::Run::RT_Iteration ||
                 r.error_occurred || r.iterations == 0)
                 continue;
-            Accum &a = results[r.run_name.function_name];
-            a.real_ns_sum += r.real_accumulated_time * 1e9 / static_cast<double>(r.iterations);
-            a.runs++;
+            results[r.run_name.function_name].push_back(r.real_accumulated_time * 1e9 /
+                                                        static_cast<double>(r.iterations));
         }
         Base::ReportRuns(runs);
     }
@@ -126,6 +121,11 @@ void gbench_set_threads(gbench_bench_t *b, int n) { B(b)->Threads(n); }
 
 void gbench_use_real_time(gbench_bench_t *b) { B(b)->UseRealTime(); }
 
+void gbench_set_iterations(gbench_bench_t *b, int64_t n)
+{
+    B(b)->Iterations(static_cast<benchmark::IterationCount>(n));
+}
+
 size_t gbench_run(void)
 {
     results.clear();
@@ -157,13 +157,15 @@ size_t gbench_run(void)
 
 gbench_format_t gbench_format(void) { return format; }
 
-int gbench_result_ns(const char *name, double *ns)
+size_t gbench_result_runs(const char *name, double *ns, size_t max)
 {
     auto it = results.find(name);
-    if (it == results.end() || it->second.runs == 0)
-        return -1;
-    *ns = it->second.real_ns_sum / it->second.runs;
-    return 0;
+    if (it == results.end())
+        return 0;
+    const std::vector<double> &runs = it->second;
+    for (size_t i = 0; i < runs.size() && i < max; i++)
+        ns[i] = runs[i];
+    return runs.size();
 }
 
 void gbench_shutdown(void) { benchmark::Shutdown(); }

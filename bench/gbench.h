@@ -17,9 +17,9 @@
  * (--benchmark_filter, --benchmark_format=json, --benchmark_repetitions,
  * ...) keeps working: gbench_initialize passes argv to it.
  *
- * The wrapper also remembers each benchmark's result (real time per
- * iteration), so that a program can compute ratios between benchmarks of
- * the same run (gbench_result_ns).
+ * The wrapper also remembers each benchmark's results (real time per
+ * iteration, one per repetition), so that a program can compute ratios
+ * between benchmarks of the same run (gbench_result_runs).
  */
 #ifndef GBENCH_H
 #define GBENCH_H
@@ -71,6 +71,11 @@ void gbench_set_threads(gbench_bench_t *b, int n);
  * time (needed when the benchmark waits for other threads). */
 void gbench_use_real_time(gbench_bench_t *b);
 
+/* Run exactly n iterations (once, no estimation run): for counting
+ * instructions or system calls per iteration, where the count must not
+ * depend on how fast the machine happens to be. */
+void gbench_set_iterations(gbench_bench_t *b, int64_t n);
+
 /* ---- running ---------------------------------------------------------- */
 
 /* Runs the registered benchmarks that the command line selects, printing
@@ -80,10 +85,11 @@ size_t gbench_run(void);
 /* The format chosen by --benchmark_format (console if none). */
 gbench_format_t gbench_format(void);
 
-/* The mean real time per iteration, in nanoseconds, of the benchmark
- * registered as name in the last gbench_run (the mean over repetitions).
- * Returns 0, or -1 if it did not run (filtered out, or it failed). */
-int gbench_result_ns(const char *name, double *ns);
+/* The real time per iteration, in nanoseconds, of each repetition of the
+ * benchmark registered as name in the last gbench_run, in the order they
+ * ran: stores up to max of them in ns[] and returns how many there were
+ * (0 if it did not run: filtered out, or it failed). */
+size_t gbench_result_runs(const char *name, double *ns, size_t max);
 
 /* benchmark::Shutdown. */
 void gbench_shutdown(void);

@@ -8,11 +8,26 @@
  *   gil_check_x1 (batched)  vs empty_loop_x1
  *   gil_handoff_yield       vs condvar_pingpong   (both: one round trip =
  *                                                   two handoffs)
+ *   gil_acquire_release_hooked / _traced  vs gil_acquire_release (the cost
+ *                           of a no-op hook, of tracing)
+ *
+ * and the monitor's calls (gil_stats_get, gil_stats_format, the Prometheus
+ * exporter), for one GIL with one thread state.
  *
  * After google-benchmark's report, the goals of issue 3 are printed as
  * ratios of those results ("goal: ... measured X (target Y) MET/MISSED"),
  * on stdout for the console format and on stderr otherwise, so that
- * --benchmark_format=json output stays valid JSON.
+ * --benchmark_format=json output stays valid JSON.  A ratio is the ratio of
+ * the two medians over --benchmark_repetitions; with more than one
+ * repetition the line also gives the range of the per-repetition ratios and
+ * in how many repetitions the goal was met (scripts/micro-figures.sh).
+ *
+ * The handoff benchmarks also count voluntary context switches per
+ * iteration (counter "vcsw": how many times a thread went to sleep, the
+ * kernel's share of a handoff), and --micro_iterations=N (ours, not
+ * google-benchmark's) runs every benchmark exactly N iterations, so that a
+ * run under callgrind counts instructions per iteration independently of
+ * the machine's speed.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -20,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "gbench.h"
@@ -67,6 +83,23 @@ static void check_loop(gbench_state_t *st, int bad, const char *what)
 {
     if (bad)
         gbench_skip_with_error(st, what);
+}
+
+/* Voluntary context switches of the whole process so far: a thread that
+ * blocks (futex wait) counts one. */
+static long voluntary_switches(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        die("getrusage", errno);
+    return ru.ru_nvcsw;
+}
+
+/* Report the switches since `since` as the counter "vcsw", per iteration. */
+static void count_switches(gbench_state_t *st, long since)
+{
+    gbench_set_counter(st, "vcsw", (double)(voluntary_switches() - since),
+                       GBENCH_COUNTER_AVG_ITERATIONS);
 }
 
 /* ---- libgil --------------------------------------------------------------- */
@@ -156,6 +189,50 @@ static void bm_gil_ensure_existing(gbench_state_t *st, void *arg)
     must("gil_ensure_release", gil_ensure_release(arg, outer));
 }
 
+/* The monitor's side: reading one GIL's figures with one thread state
+ * alive, as a metrics thread or a /metrics endpoint does. */
+static FILE *dev_null(void)
+{
+    FILE *f = fopen("/dev/null", "w");
+    if (f == NULL)
+        die("fopen /dev/null", errno);
+    return f;
+}
+
+static void bm_gil_stats_get(gbench_state_t *st, void *arg)
+{
+    gil_tstate_t *ts = tstate_new(arg, "bench");
+    gil_stats_t s;
+    int bad = 0;
+    while (gbench_keep_running(st))
+        bad |= gil_stats_get(arg, &s);
+    check_loop(st, bad, "gil_stats_get failed");
+    tstate_delete(ts);
+}
+
+static void bm_gil_stats_format(gbench_state_t *st, void *arg)
+{
+    gil_tstate_t *ts = tstate_new(arg, "bench");
+    char line[512];
+    int bad = 0;
+    while (gbench_keep_running(st))
+        bad |= gil_stats_format(arg, line, sizeof line) < 0;
+    check_loop(st, bad, "gil_stats_format failed");
+    tstate_delete(ts);
+}
+
+static void bm_gil_stats_prometheus(gbench_state_t *st, void *arg)
+{
+    gil_tstate_t *ts = tstate_new(arg, "bench");
+    FILE *out = dev_null();
+    int bad = 0;
+    while (gbench_keep_running(st))
+        bad |= gil_stats_write_prometheus(arg, out);
+    check_loop(st, bad, "gil_stats_write_prometheus failed");
+    fclose(out);
+    tstate_delete(ts);
+}
+
 /* Handoff: this thread and a partner pass the GIL back and forth with
  * gil_yield.  One iteration = this thread yields, the partner runs and
  * yields back: a round trip of two handoffs. */
@@ -199,8 +276,10 @@ static void bm_gil_handoff_yield(gbench_state_t *st, void *arg)
     if ((rc = pthread_create(&partner, NULL, yield_partner_main, &p)) != 0)
         die("pthread_create", rc);
     wait_for_waiter(arg); /* otherwise the first yields find nobody */
+    long switches = voluntary_switches();
     while (gbench_keep_running(st))
         bad |= gil_yield(ts);
+    count_switches(st, switches);
     atomic_store_explicit(&p.stop, 1, memory_order_relaxed);
     must("gil_release", gil_release(ts));
     pthread_join(partner, NULL);
@@ -294,12 +373,14 @@ static void bm_condvar_pingpong(gbench_state_t *st, void *arg)
     if ((rc = pthread_create(&partner, NULL, pingpong_partner, &pp)) != 0)
         die("pthread_create", rc);
     pthread_mutex_lock(&pp.mu);
+    long switches = voluntary_switches();
     while (gbench_keep_running(st)) {
         pp.turn = 1;
         pthread_cond_signal(&pp.cv[1]);
         while (pp.turn != 0)
             pthread_cond_wait(&pp.cv[0], &pp.mu);
     }
+    count_switches(st, switches);
     pp.stop = 1;
     pthread_cond_signal(&pp.cv[1]);
     pthread_mutex_unlock(&pp.mu);
@@ -328,28 +409,77 @@ static const ratio_t ratios[] = {
      "mutex_lock_unlock", NULL, 0},
     {"acquire+release / CAS+store spin lock", "gil_acquire_release", "spinlock_cas_store",
      NULL, 0},
+    {"acquire+release with a no-op hook / without", "gil_acquire_release_hooked",
+     "gil_acquire_release", NULL, 0},
+    {"acquire+release while tracing / without", "gil_acquire_release_traced",
+     "gil_acquire_release", NULL, 0},
 };
+
+/* Enough for any sensible --benchmark_repetitions; more are ignored. */
+#define MAX_REPS 1000
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of v[0..n) (n > 0); sorts v. */
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof v[0], compare_doubles);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* One ratio line: the ratio of the medians, and with repetitions the
+ * per-repetition ratios' range (repetition i of one against repetition i of
+ * the other) and how many met the goal. */
+static void print_ratio(FILE *f, const ratio_t *r)
+{
+    static double a[MAX_REPS], b[MAX_REPS], q[MAX_REPS];
+    const char *prefix = r->target ? "goal: " : "      ";
+    size_t na = gbench_result_runs(r->name, a, MAX_REPS);
+    size_t nb = gbench_result_runs(r->baseline, b, MAX_REPS);
+    na = na < MAX_REPS ? na : MAX_REPS;
+    nb = nb < MAX_REPS ? nb : MAX_REPS;
+    size_t n = na < nb ? na : nb, met = 0;
+
+    if (n == 0) {
+        fprintf(f, "%s%s not measured (%s or %s did not run)\n", prefix, r->what, r->name,
+                r->baseline);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        q[i] = b[i] > 0 ? a[i] / b[i] : 0;
+        met += q[i] <= r->limit;
+    }
+    double ma = median(a, na), mb = median(b, nb), ratio = mb > 0 ? ma / mb : 0;
+    fprintf(f, "%s%s%s %.2f (%.2f ns / %.2f ns", prefix, r->what, r->target ? " measured" : ":",
+            ratio, ma, mb);
+    if (n > 1) {
+        double qmed = median(q, n);
+        fprintf(f, ", medians of %zu; per-repetition %.2f-%.2f, median %.2f", n, q[0],
+                q[n - 1], qmed);
+        if (r->target)
+            fprintf(f, ", met in %zu of %zu", met, n);
+    }
+    fputc(')', f);
+    if (r->target)
+        fprintf(f, " (target %s) %s", r->target, ratio <= r->limit ? "MET" : "MISSED");
+    fputc('\n', f);
+}
 
 static void print_ratios(FILE *f)
 {
     fprintf(f, "\nratios (real time per iteration, this run):\n");
-    for (size_t i = 0; i < sizeof ratios / sizeof ratios[0]; i++) {
-        const ratio_t *r = &ratios[i];
-        double a, b;
-        int have = gbench_result_ns(r->name, &a) == 0 && gbench_result_ns(r->baseline, &b) == 0 &&
-                   b > 0;
-        const char *prefix = r->target ? "goal: " : "      ";
-        if (!have) {
-            fprintf(f, "%s%s not measured (%s or %s did not run)\n", prefix, r->what, r->name,
-                    r->baseline);
-            continue;
-        }
-        if (r->target)
-            fprintf(f, "%s%s measured %.2f (%.2f ns / %.2f ns) (target %s) %s\n", prefix,
-                    r->what, a / b, a, b, r->target, a / b <= r->limit ? "MET" : "MISSED");
-        else
-            fprintf(f, "%s%s: %.2f (%.2f ns / %.2f ns)\n", prefix, r->what, a / b, a, b);
-    }
+    for (size_t i = 0; i < sizeof ratios / sizeof ratios[0]; i++)
+        print_ratio(f, &ratios[i]);
+}
+
+static void no_op_hook(const gil_event_t *ev, void *arg)
+{
+    (void)ev;
+    (void)arg;
 }
 
 static gil_t *make_gil(gil_timing_t timing, const char *name)
@@ -399,32 +529,80 @@ static void stop_bystander(pthread_t t)
     close(bystander_pipe[0]);
 }
 
+/* --micro_iterations=N: every benchmark runs exactly N iterations (0:
+ * google-benchmark decides, as usual). */
+static int64_t fixed_iterations;
+
+/* Take --micro_iterations=N out of argv before google-benchmark sees it. */
+static void take_own_flags(int *argc, char **argv)
+{
+    static const char flag[] = "--micro_iterations=";
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        if (strncmp(argv[i], flag, sizeof flag - 1) != 0) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        const char *v = argv[i] + sizeof flag - 1;
+        char *end;
+        errno = 0;
+        long long n = strtoll(v, &end, 10);
+        if (errno != 0 || end == v || *end != '\0' || n <= 0) {
+            fprintf(stderr, "micro: %s: expected a positive number of iterations, got '%s'\n",
+                    flag, v);
+            exit(2);
+        }
+        fixed_iterations = n;
+    }
+    *argc = out;
+    argv[out] = NULL;
+}
+
+static gbench_bench_t *add(const char *name, gbench_fn_t fn, void *arg)
+{
+    gbench_bench_t *b = gbench_register(name, fn, arg);
+    if (fixed_iterations > 0)
+        gbench_set_iterations(b, fixed_iterations);
+    return b;
+}
+
 int main(int argc, char **argv)
 {
+    take_own_flags(&argc, argv);
     pthread_t idle = start_bystander();
     gil_t *gil = make_gil(GIL_TIMING_CONTENDED, "micro");
     gil_t *timed = make_gil(GIL_TIMING_ALWAYS, "micro-timed");
     gil_t *shared = make_gil(GIL_TIMING_CONTENDED, "micro-contended");
+    gil_t *hooked = make_gil(GIL_TIMING_CONTENDED, "micro-hooked");
+    gil_t *traced = make_gil(GIL_TIMING_CONTENDED, "micro-traced");
+    gil_hook_handle_t hook;
+    must("gil_hook_add", gil_hook_add(hooked, GIL_EVENT_ALL, no_op_hook, NULL, &hook));
+    must("gil_trace_start", gil_trace_start(traced, 0)); /* a ring: old events overwritten */
 
     if (gbench_initialize(&argc, argv) != 0)
         return 2;
 
-    gbench_register("gil_acquire_release", bm_gil_acquire_release, gil);
-    gbench_register("mutex_lock_unlock", bm_mutex_lock_unlock, NULL);
-    gbench_register("spinlock_cas_store", bm_spinlock_cas_store, NULL);
-    gbench_register("gil_acquire_release_timed", bm_gil_acquire_release, timed);
-    gbench_register("gil_allow_threads", bm_gil_allow_threads, gil);
-    gbench_register("gil_check_x1", bm_gil_check, gil);
-    gbench_register("empty_loop_x1", bm_empty_loop, NULL);
-    gbench_register("gil_ensure_nested", bm_gil_ensure_nested, gil);
-    gbench_register("gil_ensure_existing", bm_gil_ensure_existing, gil);
-    gbench_use_real_time(gbench_register("gil_handoff_yield", bm_gil_handoff_yield, gil));
-    gbench_use_real_time(gbench_register("condvar_pingpong", bm_condvar_pingpong, NULL));
-    gbench_bench_t *b = gbench_register("gil_acquire_release_contended",
-                                        bm_gil_acquire_release_contended, shared);
+    add("gil_acquire_release", bm_gil_acquire_release, gil);
+    add("mutex_lock_unlock", bm_mutex_lock_unlock, NULL);
+    add("spinlock_cas_store", bm_spinlock_cas_store, NULL);
+    add("gil_acquire_release_timed", bm_gil_acquire_release, timed);
+    add("gil_acquire_release_hooked", bm_gil_acquire_release, hooked);
+    add("gil_acquire_release_traced", bm_gil_acquire_release, traced);
+    add("gil_allow_threads", bm_gil_allow_threads, gil);
+    add("gil_check_x1", bm_gil_check, gil);
+    add("empty_loop_x1", bm_empty_loop, NULL);
+    add("gil_ensure_nested", bm_gil_ensure_nested, gil);
+    add("gil_ensure_existing", bm_gil_ensure_existing, gil);
+    add("gil_stats_get", bm_gil_stats_get, gil);
+    add("gil_stats_format", bm_gil_stats_format, gil);
+    add("gil_stats_prometheus", bm_gil_stats_prometheus, gil);
+    gbench_use_real_time(add("gil_handoff_yield", bm_gil_handoff_yield, gil));
+    gbench_use_real_time(add("condvar_pingpong", bm_condvar_pingpong, NULL));
+    gbench_bench_t *b = add("gil_acquire_release_contended", bm_gil_acquire_release_contended,
+                            shared);
     gbench_set_threads(b, 2);
     gbench_use_real_time(b);
-    b = gbench_register("mutex_lock_unlock_contended", bm_mutex_lock_unlock_contended, NULL);
+    b = add("mutex_lock_unlock_contended", bm_mutex_lock_unlock_contended, NULL);
     gbench_set_threads(b, 2);
     gbench_use_real_time(b);
 
@@ -432,6 +610,10 @@ int main(int argc, char **argv)
     print_ratios(gbench_format() == GBENCH_FORMAT_CONSOLE ? stdout : stderr);
     gbench_shutdown();
 
+    must("gil_trace_stop", gil_trace_stop(traced));
+    must("gil_hook_remove", gil_hook_remove(hooked, hook));
+    must("gil_destroy", gil_destroy(traced));
+    must("gil_destroy", gil_destroy(hooked));
     must("gil_destroy", gil_destroy(shared));
     must("gil_destroy", gil_destroy(timed));
     must("gil_destroy", gil_destroy(gil));
