@@ -7,22 +7,37 @@
 
 #include <errno.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 __thread char gil__tls_anchor __attribute__((tls_model("initial-exec")));
 
+/* Formatted into a stack buffer by our own formatter and written with
+ * write(2): no printf family (a host may replace it, see format.c), no
+ * stdio lock, no allocation; a message too long for the buffer is cut. */
 void gil__fatal(const char *fmt, ...)
 {
+    char buf[512];
+    gil__fmt_t f;
+    gil__fmt_init(&f, buf, sizeof buf);
+    gil__fmt_str(&f, "libgil: ");
     va_list ap;
     va_start(ap, fmt);
-    fputs("libgil: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    gil__fmt_vformat(&f, fmt, ap);
     va_end(ap);
-    fflush(stderr);
+    gil__fmt_char(&f, '\n');
+    if (f.len > f.used)
+        memcpy(buf + f.used - 4, "...\n", 4);
+    for (size_t done = 0; done < f.used;) {
+        ssize_t n = write(STDERR_FILENO, buf + done, f.used - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        done += (size_t)n;
+    }
     abort();
 }
 
