@@ -28,7 +28,7 @@ VERSION_PATCH := $(shell sed -n 's/^\#define GIL_VERSION_PATCH //p' include/gil.
 VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
 
 DEPS_LIB   := liburcu-dev pkg-config
-DEPS_TEST  := libcmocka-dev
+DEPS_TEST  := libcmocka-dev python3-prometheus-client
 DEPS_BENCH := libbenchmark-dev gnuplot-nox
 DEPS := scripts/deps.sh
 
