@@ -283,6 +283,8 @@ static th_series_t *find_series(th_series_t *s, size_t n, const char *name)
  * is built from states >= i. */
 static void fold_series(gil_snap_t *g)
 {
+    if (g->nth == 0)
+        return; /* g->th may be NULL: not even qsort may see it */
     qsort(g->th, g->nth, sizeof *g->th, by_id);
     size_t n = 0;
     for (size_t i = 0; i < g->nth; i++) {
