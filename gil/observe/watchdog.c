@@ -36,6 +36,16 @@
 /* The line is formatted by the library's own formatter (platform/format.c;
  * a host may replace the printf family) into one buffer and written with
  * one fwrite: one line even when several threads report. */
+/* `"<name>" (tstate <id>)` */
+static void put_state(gil__fmt_t *f, const char *name, uint64_t id)
+{
+    gil__fmt_char(f, '"');
+    gil__fmt_str(f, name);
+    gil__fmt_str(f, "\" (tstate ");
+    gil__fmt_u64(f, id);
+    gil__fmt_char(f, ')');
+}
+
 void gil_watchdog_print(const gil_watchdog_report_t *r, void *arg)
 {
     (void)arg;
@@ -46,11 +56,9 @@ void gil_watchdog_print(const gil_watchdog_report_t *r, void *arg)
     gil__fmt_init(&f, line, sizeof line);
     gil__fmt_str(&f, "libgil: watchdog: gil \"");
     gil__fmt_str(&f, gil_name(r->gil));
-    gil__fmt_str(&f, "\": \"");
-    gil__fmt_str(&f, r->holder);
-    gil__fmt_str(&f, "\" (tstate ");
-    gil__fmt_u64(&f, r->holder_id);
-    gil__fmt_str(&f, ") has held the GIL for ");
+    gil__fmt_str(&f, "\": ");
+    put_state(&f, r->holder, r->holder_id);
+    gil__fmt_str(&f, " has held the GIL for ");
     gil__fmt_duration(&f, r->held_ns);
     gil__fmt_str(&f, " and ignored a drop request for ");
     gil__fmt_duration(&f, r->ignored_ns);
@@ -58,11 +66,9 @@ void gil_watchdog_print(const gil_watchdog_report_t *r, void *arg)
     gil__fmt_duration(&f, r->limit_ns);
     gil__fmt_str(&f, "); ");
     gil__fmt_u64(&f, r->waiting);
-    gil__fmt_str(&f, " waiting, \"");
-    gil__fmt_str(&f, r->waiter);
-    gil__fmt_str(&f, "\" (tstate ");
-    gil__fmt_u64(&f, r->waiter_id);
-    gil__fmt_str(&f, ") noticed\n");
+    gil__fmt_str(&f, " waiting, ");
+    put_state(&f, r->waiter, r->waiter_id);
+    gil__fmt_str(&f, " noticed\n");
     if (f.len > f.used)
         line[f.used - 1] = '\n'; /* cut, but still one line */
     fwrite(line, 1, f.used, stderr);
