@@ -44,7 +44,7 @@ VERSION_PATCH := $(shell sed -n 's/^\#define GIL_VERSION_PATCH //p' include/gil.
 VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
 
 DEPS_LIB   := liburcu-dev pkg-config
-DEPS_TEST  := libcmocka-dev
+DEPS_TEST  := libcmocka-dev python3-prometheus-client
 DEPS_BENCH := libbenchmark-dev gnuplot-nox libbenchmark-tools python3-scipy valgrind
 DEPS_INSTALL := help2man
 DEPS := scripts/deps.sh
@@ -129,6 +129,12 @@ $(TIMELINE_BINS): $(BUILD)/tests/%: tests/%.c bench/timeline.c bench/timeline.h 
 	$(Q)$(CC) $(CFLAGS_APP) -Itests -Igil -Ibench -o $@ $< bench/timeline.c $(TEST_HELPERS) $(LDLIBS_APP) $(CMOCKA_LIBS)
 unit: $(BUILD)/tests/trace_demo
 
+# A host that replaces the printf family (issue 14): its own definitions
+# must win over libc's for everything linked from libgil.a, so no builtins.
+$(BUILD)/tests/interpose_host: tests/interpose_host.c $(BUILD)/libgil.a | $(BUILD)/tests
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS_APP) -fno-builtin -o $@ $< $(LDLIBS_APP)
+
 .PHONY: trace-demo
 trace-demo: $(BUILD)/tests/trace_demo
 	./$(BUILD)/tests/trace_demo --policy cpython --json $(BUILD)/convoy-cpython.json --svg docs/img/convoy-cpython.svg
@@ -151,12 +157,14 @@ $(BUILD)/tests/cxx_header: tests/cxx_header.cc include/gil.h $(BUILD)/libgil.a |
 # once per scheduling policy (GIL_TEST_POLICY); TEST_ENV lets sanitizer
 # variants pass options.  POLICIES=cpython runs one policy only.
 POLICIES ?= cpython legacy fifo priority
-unit: $(TEST_BINS) $(BUILD)/tests/cxx_header $(BUILD)/libgil.so
+unit: $(TEST_BINS) $(BUILD)/tests/cxx_header $(BUILD)/libgil.so $(BUILD)/tests/interpose_host
 	@set -e; for p in $(POLICIES); do for t in $(TEST_BINS); do \
 	    echo "== $$t [policy $$p]"; $(TEST_ENV) GIL_TEST_VARIANT=$(VARIANT) GIL_TEST_POLICY=$$p ./$$t; done; done
 	@./$(BUILD)/tests/cxx_header
 	@tests/check_exports.sh $(BUILD)/libgil.so
 	@tests/check_layers.sh $(BUILD)/obj
+	@tests/check_no_printf.sh $(BUILD)/libgil.a
+	@$(TEST_ENV) tests/check_interpose.sh $(BUILD)
 
 TSAN_ENV := TSAN_OPTIONS="die_after_fork=0 halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp"
 ASAN_ENV := ASAN_OPTIONS="detect_leaks=1 abort_on_error=0" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1"

@@ -582,8 +582,9 @@ GIL_EXTERN int gil_hook_remove(gil_t *gil, gil_hook_handle_t handle);
 /* an example of every output.                                              */
 
 /* A state's id: 1, 2, 3... in creation order within its GIL, never reused
- * by that GIL.  The same number labels the state's trace track ("tid") and
- * its Prometheus series (label tstate="N").  0 for NULL.  Threads: any,
+ * by that GIL.  The same number labels the state's trace track ("tid");
+ * Prometheus series are labelled by state name instead, so that thread
+ * churn does not mint series.  0 for NULL.  Threads: any,
  * while the state is alive. */
 GIL_EXTERN uint64_t gil_tstate_id(const gil_tstate_t *ts);
 
@@ -625,30 +626,62 @@ GIL_EXTERN uint64_t gil_tstate_id(const gil_tstate_t *ts);
  * (one line, no newline).  snprintf semantics: writes at most len bytes
  * including the terminating NUL (buf may be NULL when len is 0) and returns
  * the length the whole line has, so a return >= len means it was truncated.
- * Returns GIL_EINVAL for a NULL gil (or NULL buf with len > 0).
+ * Returns GIL_EINVAL for a NULL gil (or NULL buf with len > 0).  Formatted
+ * by the library itself: no printf-family function is called, so a host
+ * that replaces them (a statically linked interpreter) is not involved.
  * GIL: any.  Threads: any (advances the moving averages).  Memory order:
  * as gil_stats_get (each figure read relaxed, not one atomic snapshot). */
 GIL_EXTERN int gil_stats_format(const gil_t *gil, char *buf, size_t len);
 
-/* Write every counter, gauge and latency distribution of the GIL and of each
- * live state in the Prometheus text exposition format (version 0.0.4):
- * families named gil_* (per-state families gil_thread_*), each with # HELP
- * and # TYPE, the label gil="<name>" on every sample and
- * thread="<state name>",tstate="<id>" on per-state ones; latency
- * distributions are summaries (quantile="0.5", "0.9", "0.99", plus _sum and
- * _count, in seconds) whose quantiles come from the log-linear histograms
- * and cover the time since gil_create or the last gil_stats_reset; their
- * maxima are gauges (..._max_seconds).  Label values are escaped as the
- * format requires (\\ \" \n) and invalid UTF-8 is replaced.  The stream is
- * flushed.  Returns 0, or GIL_EINVAL (NULL argument), GIL_ENOMEM, or
- * GIL_EIO if writing failed (ferror).  GIL: any.  Threads: any; not from a
- * signal handler.  Memory order: as gil_stats_get; the states are walked
- * as by gil_foreach_tstate (a state deleted meanwhile may be missing). */
+/* Write every counter, gauge and latency histogram of the GIL and of its
+ * live states in the Prometheus text exposition format (version 0.0.4;
+ * HTTP Content-Type "text/plain; version=0.0.4; charset=utf-8").
+ * Families are named gil_* (per-thread families gil_thread_*), each with
+ * # HELP and # TYPE; every sample has the label gil="<name>".
+ *  - Counters (*_total) for everything that only grows, seconds as exact
+ *    decimals of the nanosecond counts; no precomputed rates or moving
+ *    averages (use rate()); gil_start_time_seconds is the Unix time of
+ *    gil_create; gil_held_ratio is the since-start fraction, 0..1.
+ *  - Latencies (gil_wait_duration_seconds, gil_hold_duration_seconds,
+ *    gil_drop_latency_seconds, and per thread wait and hold) are
+ *    histograms with the same fixed bounds everywhere, so they aggregate
+ *    across GILs and processes: le = 1e-06 2.5e-06 5e-06 ... 5.0 10.0 +Inf
+ *    (1, 2.5, 5 per decade from 1 us to 10 s), plus _sum and _count
+ *    (_count equals the +Inf bucket).  The counts come from the log-linear
+ *    histograms: a log-linear bucket that straddles a bound is counted
+ *    under the next bound, so the count at `le` never exceeds the number of
+ *    observations <= le and misses at most those in (le x 32/33, le].
+ *    gil_stats_reset resets them, which Prometheus sees as a counter reset.
+ *    The maxima are gauges (..._max_seconds).
+ *  - Per-thread series are labelled thread="<state name>" (no state id):
+ *    states with the same name share one series, their counts summed; at
+ *    most 64 names per GIL get a series of their own (the names of the
+ *    oldest states first) and the other states are summed into
+ *    thread="other", so thread churn cannot grow the number of series.
+ *    gil_thread_states says how many live states each series sums.  A
+ *    series sums live states only: a deleted state's counts leave it (a
+ *    counter reset to rate()).  Name states by role ("worker"), not by a
+ *    unique number.
+ * Label values are escaped as the format requires (\\ \" \n) and invalid
+ * UTF-8 is replaced.  No printf-family function is called (a host may
+ * replace them).  The stream is flushed.  Returns 0, or GIL_EINVAL (NULL
+ * argument), GIL_ENOMEM, or GIL_EIO if writing failed (ferror).  GIL: any.
+ * Threads: any; not from a signal handler.  Memory order: as gil_stats_get;
+ * the states are walked as by gil_foreach_tstate (a state deleted meanwhile
+ * may be missing). */
 GIL_EXTERN int gil_stats_write_prometheus(const gil_t *gil, FILE *out);
 /* The same for n GILs in one exposition: each family once, with one
  * sample set per GIL (the format forbids repeating a family, so use this,
  * not repeated calls, to export several GILs).  GIL names should differ. */
 GIL_EXTERN int gil_stats_write_prometheus_many(const gil_t *const *gils, size_t n, FILE *out);
+/* The same families and samples for n GILs (n may be 1) in the OpenMetrics
+ * 1.0 text format (HTTP Content-Type "application/openmetrics-text;
+ * version=1.0.0; charset=utf-8"): counter families are named without
+ * _total in # HELP / # TYPE (their samples keep it), the policy and version
+ * are an info family ("gil", sample gil_info), families in seconds have
+ * # UNIT seconds, and the exposition ends with "# EOF".  Returns as
+ * gil_stats_write_prometheus. */
+GIL_EXTERN int gil_stats_write_openmetrics(const gil_t *const *gils, size_t n, FILE *out);
 
 /* Tracing.
  *

@@ -79,20 +79,21 @@ void gil__core_free(gil_t *gil)
 }
 
 /* One line on stderr: the states gil_finalize had to leave behind.  No
- * printf family (a host may interpose it): plain writes. */
+ * printf family (a host may interpose it). */
 void gil__report_left(const char *name, unsigned running, unsigned stuck)
 {
     char line[256];
-    size_t n = 0;
-    n = gil__append(line, sizeof line, n, "libgil: gil_finalize: gil \"");
-    n = gil__append(line, sizeof line, n, name);
-    n = gil__append(line, sizeof line, n, "\": ");
-    n = gil__append_u64(line, sizeof line, n, running);
-    n = gil__append(line, sizeof line, n, " thread state(s) of running threads and ");
-    n = gil__append_u64(line, sizeof line, n, stuck);
-    n = gil__append(line, sizeof line, n, " still inside libgil are left; the GIL stays allocated until the "
-                                          "last of them is deleted\n");
-    gil__write_stderr(line, n);
+    gil__fmt_t f;
+    gil__fmt_init(&f, line, sizeof line);
+    gil__fmt_str(&f, "libgil: gil_finalize: gil \"");
+    gil__fmt_str(&f, name);
+    gil__fmt_str(&f, "\": ");
+    gil__fmt_u64(&f, running);
+    gil__fmt_str(&f, " thread state(s) of running threads and ");
+    gil__fmt_u64(&f, stuck);
+    gil__fmt_str(&f, " still inside libgil are left; the GIL stays allocated until the last of them is "
+                    "deleted\n");
+    gil__write_stderr(line, f.used);
 }
 
 const char *gil_name(const gil_t *gil)

@@ -1,24 +1,31 @@
 /*
  * observe/summary.c - gil_stats_format: one line in the spirit of gil_load.
  *
- * Layer: observe (calls core and platform only).
+ * Layer: observe (calls core and platform only).  Formatted with the
+ * library's own formatter (platform/format.c), never snprintf: a host may
+ * replace the printf family.
  */
 #include "observe/observe.h"
 
-#include <stdio.h>
+#include <limits.h>
 
-/* A duration with 3 significant digits and a unit: 850ns, 12.3us, 5.07ms,
- * 1.2s. */
-static void fmt_dur(char *buf, size_t len, uint64_t ns)
+/* " <label> <ratio> (1s <r>, 5s <r>, 15s <r>)" */
+static void put_ratios(gil__fmt_t *f, const char *label, double since_start, const double windows[3])
 {
-    static const struct { const char *unit; double div; } units[] = {
-        {"ns", 1}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9},
-    };
-    size_t u = 0;
-    /* Move up while the value would print as 1000 or more. */
-    while (u + 1 < sizeof units / sizeof units[0] && (double)ns / units[u].div >= 999.5)
-        u++;
-    snprintf(buf, len, "%.3g%s", (double)ns / units[u].div, units[u].unit);
+    static const char *const names[3] = {" (1s ", ", 5s ", ", 15s "};
+    gil__fmt_str(f, label);
+    gil__fmt_fixed(f, since_start, 2);
+    for (int i = 0; i < 3; i++) {
+        gil__fmt_str(f, names[i]);
+        gil__fmt_fixed(f, windows[i], 2);
+    }
+    gil__fmt_char(f, ')');
+}
+
+static void put_latency(gil__fmt_t *f, const char *label, uint64_t ns)
+{
+    gil__fmt_str(f, label);
+    gil__fmt_duration(f, ns);
 }
 
 int gil_stats_format(const gil_t *gil, char *buf, size_t len)
@@ -27,16 +34,22 @@ int gil_stats_format(const gil_t *gil, char *buf, size_t len)
         return GIL__MISUSE(GIL_EINVAL);
     gil_stats_t st;
     gil_stats_get(gil, &st);
-    char wp50[16], wp99[16], hp99[16], dp99[16];
-    fmt_dur(wp50, sizeof wp50, st.wait.p50_ns);
-    fmt_dur(wp99, sizeof wp99, st.wait.p99_ns);
-    fmt_dur(hp99, sizeof hp99, st.hold.p99_ns);
-    fmt_dur(dp99, sizeof dp99, st.drop_latency.p99_ns);
-    int n = snprintf(buf, len,
-                     "gil \"%s\" held %.2f (1s %.2f, 5s %.2f, 15s %.2f) wait %.2f (1s %.2f, 5s %.2f, 15s %.2f) "
-                     "waiting %llu switches/s %.0f wait p50 %s p99 %s hold p99 %s drop p99 %s",
-                     gil->name, st.held_ratio, st.held_ratio_1s, st.held_ratio_5s, st.held_ratio_15s, st.wait_ratio,
-                     st.wait_ratio_1s, st.wait_ratio_5s, st.wait_ratio_15s, (unsigned long long)st.waiting_now, st.switches_per_sec, wp50, wp99, hp99, dp99);
-    return n >= 0 ? n : GIL_EINVAL;
+    const double held[3] = {st.held_ratio_1s, st.held_ratio_5s, st.held_ratio_15s};
+    const double wait[3] = {st.wait_ratio_1s, st.wait_ratio_5s, st.wait_ratio_15s};
+    gil__fmt_t f;
+    gil__fmt_init(&f, buf, len);
+    gil__fmt_str(&f, "gil \"");
+    gil__fmt_str(&f, gil->name);
+    gil__fmt_char(&f, '"');
+    put_ratios(&f, " held ", st.held_ratio, held);
+    put_ratios(&f, " wait ", st.wait_ratio, wait);
+    gil__fmt_str(&f, " waiting ");
+    gil__fmt_u64(&f, st.waiting_now);
+    gil__fmt_str(&f, " switches/s ");
+    gil__fmt_fixed(&f, st.switches_per_sec, 0);
+    put_latency(&f, " wait p50 ", st.wait.p50_ns);
+    put_latency(&f, " p99 ", st.wait.p99_ns);
+    put_latency(&f, " hold p99 ", st.hold.p99_ns);
+    put_latency(&f, " drop p99 ", st.drop_latency.p99_ns);
+    return f.len <= INT_MAX ? (int)f.len : GIL_EINVAL;
 }
-

@@ -599,32 +599,60 @@ int gil_trace_visit(gil_t *gil, const gil_trace_visitor_t *vis, void *arg)
 /* ------------------------------------------------------------------------ */
 /* Chrome Trace Event Format                                                */
 
+/* Written through the library's own formatter (platform/format.c), never
+ * the printf family, which a host may replace: a gil__fmt_t in stream mode
+ * buffers the output and fwrite()s it.  Times are exact fixed-point
+ * decimals of the integer nanoseconds, not doubles. */
+
 /* A JSON string: escapes quotes, backslashes and control characters, and
  * replaces bytes that are not valid UTF-8 (JSON text must be UTF-8). */
-static void json_str(FILE *f, const char *s)
+static void json_str(gil__fmt_t *f, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
-    fputc('"', f);
+    gil__fmt_char(f, '"');
     while (*p != '\0') {
         size_t n = gil__utf8_seq_len(p);
         if (n == 0) {
-            fputs("\\ufffd", f);
+            gil__fmt_str(f, "\\ufffd");
             p++;
         } else if (*p == '"' || *p == '\\') {
-            fputc('\\', f);
-            fputc(*p++, f);
+            gil__fmt_char(f, '\\');
+            gil__fmt_char(f, (char)*p++);
         } else if (*p < 0x20) {
-            fprintf(f, "\\u%04x", *p++);
+            gil__fmt_str(f, "\\u");
+            gil__fmt_hex(f, *p++, 4);
         } else {
-            fwrite(p, 1, n, f);
+            gil__fmt_mem(f, (const char *)p, n);
             p += n;
         }
     }
-    fputc('"', f);
+    gil__fmt_char(f, '"');
+}
+
+/* "key":value pieces: ,"key": then the value. */
+static void json_key(gil__fmt_t *f, const char *sep, const char *key)
+{
+    gil__fmt_str(f, sep);
+    gil__fmt_char(f, '"');
+    gil__fmt_str(f, key);
+    gil__fmt_str(f, "\":");
+}
+
+static void json_u64(gil__fmt_t *f, const char *sep, const char *key, uint64_t v)
+{
+    json_key(f, sep, key);
+    gil__fmt_u64(f, v);
+}
+
+/* Nanoseconds as microseconds with 3 decimals (exact). */
+static void json_us(gil__fmt_t *f, const char *sep, const char *key, uint64_t ns)
+{
+    json_key(f, sep, key);
+    gil__fmt_scaled(f, ns, 3, false);
 }
 
 typedef struct json_out {
-    FILE *f;
+    gil__fmt_t *f;
     const view_t *v;
     uint64_t t0;       /* trace start: time 0 of the file */
     const char *sep;   /* "" before the first event, then ",\n" */
@@ -633,17 +661,20 @@ typedef struct json_out {
 /* Microseconds since the trace start, as the format wants them. */
 static void json_ts(json_out_t *o, const char *key, uint64_t ns)
 {
-    double us = ns >= o->t0 ? (double)(ns - o->t0) / 1e3 : 0.0;
-    fprintf(o->f, "\"%s\":%.3f", key, us);
+    json_us(o->f, "", key, ns >= o->t0 ? ns - o->t0 : 0);
 }
 
 static void json_event_head(json_out_t *o, const char *name, const char *ph, uint64_t tid)
 {
-    fputs(o->sep, o->f);
+    gil__fmt_str(o->f, o->sep);
     o->sep = ",\n";
-    fputs("{\"name\":", o->f);
+    gil__fmt_str(o->f, "{\"name\":");
     json_str(o->f, name);
-    fprintf(o->f, ",\"cat\":\"gil\",\"ph\":\"%s\",\"pid\":1,\"tid\":%llu,", ph, (unsigned long long)tid);
+    gil__fmt_str(o->f, ",\"cat\":\"gil\",\"ph\":\"");
+    gil__fmt_str(o->f, ph);
+    gil__fmt_str(o->f, "\",\"pid\":1");
+    json_u64(o->f, ",", "tid", tid);
+    gil__fmt_char(o->f, ',');
 }
 
 /* chrome://tracing's reserved colour names; Perfetto picks its own. */
@@ -655,25 +686,31 @@ static const char *state_colour(gil_trace_state_t st)
 static int json_slice(const gil_trace_track_t *t, const gil_trace_slice_t *sl, void *arg)
 {
     json_out_t *o = arg;
+    gil__fmt_t *f = o->f;
     json_event_head(o, gil_trace_state_name(sl->state), "X", t->id);
     json_ts(o, "ts", sl->start_ns);
-    fprintf(o->f, ",\"dur\":%.3f,\"cname\":\"%s\",\"args\":{", (double)(sl->end_ns - sl->start_ns) / 1e3,
-            state_colour(sl->state));
+    json_us(f, ",", "dur", sl->end_ns - sl->start_ns);
+    gil__fmt_str(f, ",\"cname\":\"");
+    gil__fmt_str(f, state_colour(sl->state));
+    gil__fmt_str(f, "\",\"args\":{");
     const char *sep = "";
     if (sl->has_reason) {
-        fprintf(o->f, "\"%s\":\"%s\"", sl->state == GIL_TRACE_RUNNING ? "released" : "after",
-                gil_reason_name(sl->reason));
+        json_key(f, sep, sl->state == GIL_TRACE_RUNNING ? "released" : "after");
+        json_str(f, gil_reason_name(sl->reason));
         sep = ",";
     }
     if (sl->blamed != 0) {
         const char *holder = view_name(o->v, sl->blamed);
-        fprintf(o->f, "%s\"holder_id\":%llu,\"holder\":", sep, (unsigned long long)sl->blamed);
-        json_str(o->f, holder != NULL ? holder : "");
+        json_u64(f, sep, "holder_id", sl->blamed);
+        json_key(f, ",", "holder");
+        json_str(f, holder != NULL ? holder : "");
         sep = ",";
     }
-    if (sl->open)
-        fprintf(o->f, "%s\"open\":true", sep);
-    fputs("}}", o->f);
+    if (sl->open) {
+        json_key(f, sep, "open");
+        gil__fmt_str(f, "true");
+    }
+    gil__fmt_str(f, "}}");
     return 0;
 }
 
@@ -684,61 +721,91 @@ static int json_mark(const gil_trace_mark_t *m, void *arg)
     json_event_head(o, drop ? "drop_request" : "watchdog", "i", m->holder);
     json_ts(o, "ts", m->time_ns);
     const char *from = view_name(o->v, m->waiter);
-    fprintf(o->f, ",\"s\":\"t\",%s\"args\":{\"from_id\":%llu,\"from\":", drop ? "" : "\"cname\":\"terrible\",",
-            (unsigned long long)m->waiter);
+    gil__fmt_str(o->f, drop ? ",\"s\":\"t\",\"args\":{" : ",\"s\":\"t\",\"cname\":\"terrible\",\"args\":{");
+    json_u64(o->f, "", "from_id", m->waiter);
+    json_key(o->f, ",", "from");
     json_str(o->f, from != NULL ? from : "");
-    fputs("}}", o->f);
+    gil__fmt_str(o->f, "}}");
     return 0;
 }
 
 static void json_thread_meta(json_out_t *o, const gil_trace_track_t *t)
 {
     char label[64];
-    if (t->name[0] != '\0')
-        snprintf(label, sizeof label, "%s", t->name);
-    else
-        snprintf(label, sizeof label, "tstate %llu", (unsigned long long)t->id);
+    gil__fmt_t lf;
+    gil__fmt_init(&lf, label, sizeof label);
+    if (t->name[0] != '\0') {
+        gil__fmt_str(&lf, t->name);
+    } else {
+        gil__fmt_str(&lf, "tstate ");
+        gil__fmt_u64(&lf, t->id);
+    }
     json_event_head(o, "thread_name", "M", t->id);
-    fputs("\"args\":{\"name\":", o->f);
+    gil__fmt_str(o->f, "\"args\":{\"name\":");
     json_str(o->f, label);
-    fputs("}}", o->f);
+    gil__fmt_str(o->f, "}}");
     json_event_head(o, "thread_sort_index", "M", t->id);
-    fprintf(o->f, "\"args\":{\"sort_index\":%llu}}", (unsigned long long)t->id);
+    json_u64(o->f, "\"args\":{", "sort_index", t->id);
+    gil__fmt_str(o->f, "}}");
     if (t->lost != 0) {
         /* Visible where the track's data begins, not only in metadata. */
         json_event_head(o, "events_lost", "i", t->id);
         json_ts(o, "ts", t->begin_ns);
-        fprintf(o->f, ",\"s\":\"t\",\"args\":{\"lost\":%llu}}", (unsigned long long)t->lost);
+        json_u64(o->f, ",\"s\":\"t\",\"args\":{", "lost", t->lost);
+        gil__fmt_str(o->f, "}}");
     }
 }
 
 static void json_other_data(json_out_t *o, const gil_trace_info_t *info)
 {
-    FILE *f = o->f;
-    fputs("\"otherData\":{\"libgil_version\":", f);
+    gil__fmt_t *f = o->f;
+    gil__fmt_str(f, "\"otherData\":{\"libgil_version\":");
     json_str(f, gil_version_string());
-    fputs(",\"gil\":", f);
+    gil__fmt_str(f, ",\"gil\":");
     json_str(f, info->gil_name);
-    fputs(",\"policy\":", f);
+    gil__fmt_str(f, ",\"policy\":");
     json_str(f, info->policy);
-    fprintf(f, ",\"switch_interval_us\":%lu,\"capacity_per_thread\":%zu,\"threads\":%zu", info->interval_us,
-            info->capacity, info->tracks);
-    fprintf(f, ",\"events\":%llu,\"events_lost\":%llu,\"untraced_threads\":%llu",
-            (unsigned long long)info->events, (unsigned long long)info->lost,
-            (unsigned long long)info->untraced);
-    fprintf(f, ",\"start_monotonic_ns\":%llu,\"duration_us\":%.3f", (unsigned long long)info->start_ns,
-            (double)(info->stop_ns - info->start_ns) / 1e3);
-    fputs(",\"lost_per_thread\":{", f);
+    json_u64(f, ",", "switch_interval_us", info->interval_us);
+    json_u64(f, ",", "capacity_per_thread", info->capacity);
+    json_u64(f, ",", "threads", info->tracks);
+    json_u64(f, ",", "events", info->events);
+    json_u64(f, ",", "events_lost", info->lost);
+    json_u64(f, ",", "untraced_threads", info->untraced);
+    json_u64(f, ",", "start_monotonic_ns", info->start_ns);
+    json_us(f, ",", "duration_us", info->stop_ns - info->start_ns);
+    gil__fmt_str(f, ",\"lost_per_thread\":{");
     const char *sep = "";
     for (size_t i = 0; i < o->v->n; i++) {
         gil_trace_track_t t;
         view_track(o->v, o->v->rings[i], &t);
         if (t.lost == 0)
             continue;
-        fprintf(f, "%s\"%llu\":%llu", sep, (unsigned long long)t.id, (unsigned long long)t.lost);
+        gil__fmt_str(f, sep);
+        gil__fmt_char(f, '"');
+        gil__fmt_u64(f, t.id);
+        gil__fmt_str(f, "\":");
+        gil__fmt_u64(f, t.lost);
         sep = ",";
     }
-    fputs("}}", f);
+    gil__fmt_str(f, "}}");
+}
+
+static void json_process_name(json_out_t *o, const gil_trace_info_t *info)
+{
+    char pname[128];
+    gil__fmt_t pf;
+    gil__fmt_init(&pf, pname, sizeof pname);
+    gil__fmt_str(&pf, "libgil ");
+    gil__fmt_str(&pf, info->gil_name);
+    gil__fmt_str(&pf, " (");
+    gil__fmt_str(&pf, info->policy);
+    gil__fmt_str(&pf, ", ");
+    gil__fmt_u64(&pf, info->interval_us);
+    gil__fmt_str(&pf, " us)");
+    json_event_head(o, "process_name", "M", 0);
+    gil__fmt_str(o->f, "\"args\":{\"name\":");
+    json_str(o->f, pname);
+    gil__fmt_str(o->f, "}}");
 }
 
 int gil_trace_write_json(gil_t *gil, FILE *out)
@@ -751,15 +818,13 @@ int gil_trace_write_json(gil_t *gil, FILE *out)
         return rc;
     gil_trace_info_t info;
     view_info(&v, &info);
-    json_out_t o = {.f = out, .v = &v, .t0 = info.start_ns, .sep = ""};
+    char buf[4096];
+    gil__fmt_t f;
+    gil__fmt_init_stream(&f, buf, sizeof buf, out);
+    json_out_t o = {.f = &f, .v = &v, .t0 = info.start_ns, .sep = ""};
 
-    fputs("{\"traceEvents\":[\n", out);
-    char pname[128];
-    snprintf(pname, sizeof pname, "libgil %s (%s, %lu us)", info.gil_name, info.policy, info.interval_us);
-    json_event_head(&o, "process_name", "M", 0);
-    fputs("\"args\":{\"name\":", out);
-    json_str(out, pname);
-    fputs("}}", out);
+    gil__fmt_str(&f, "{\"traceEvents\":[\n");
+    json_process_name(&o, &info);
     for (size_t i = 0; i < v.n; i++) {
         gil_trace_track_t t;
         view_track(&v, v.rings[i], &t);
@@ -768,11 +833,12 @@ int gil_trace_write_json(gil_t *gil, FILE *out)
     }
     for (size_t i = 0; i < v.n; i++)
         ring_marks(v.rings[i], json_mark, &o);
-    fputs("\n],\n\"displayTimeUnit\":\"ns\",\n", out);
+    gil__fmt_str(&f, "\n],\n\"displayTimeUnit\":\"ns\",\n");
     json_other_data(&o, &info);
-    fputs("}\n", out);
+    gil__fmt_str(&f, "}\n");
     view_close(&v);
-    if (fflush(out) != 0 || ferror(out))
+    bool written = gil__fmt_flush(&f);
+    if (fflush(out) != 0 || ferror(out) || !written)
         return GIL_EIO;
     return 0;
 }

@@ -30,18 +30,20 @@
  */
 #include "observe/observe.h"
 
-#include <stdio.h>
+#include <stdio.h> /* fwrite, stderr */
 #include <string.h>
 
-/* A duration with 3 significant digits and a unit. */
-static void fmt_ms(char *buf, size_t len, uint64_t ns)
+/* The line is formatted by the library's own formatter (platform/format.c;
+ * a host may replace the printf family) into one buffer and written with
+ * one fwrite: one line even when several threads report. */
+/* `"<name>" (tstate <id>)` */
+static void put_state(gil__fmt_t *f, const char *name, uint64_t id)
 {
-    if (ns < 1000000u)
-        snprintf(buf, len, "%.3gus", (double)ns / 1e3);
-    else if (ns < UINT64_C(1000000000))
-        snprintf(buf, len, "%.3gms", (double)ns / 1e6);
-    else
-        snprintf(buf, len, "%.3gs", (double)ns / 1e9);
+    gil__fmt_char(f, '"');
+    gil__fmt_str(f, name);
+    gil__fmt_str(f, "\" (tstate ");
+    gil__fmt_u64(f, id);
+    gil__fmt_char(f, ')');
 }
 
 void gil_watchdog_print(const gil_watchdog_report_t *r, void *arg)
@@ -49,16 +51,27 @@ void gil_watchdog_print(const gil_watchdog_report_t *r, void *arg)
     (void)arg;
     if (r == NULL)
         return;
-    char held[16], ignored[16], limit[16];
-    fmt_ms(held, sizeof held, r->held_ns);
-    fmt_ms(ignored, sizeof ignored, r->ignored_ns);
-    fmt_ms(limit, sizeof limit, r->limit_ns);
-    /* One fprintf: one line even when several threads report. */
-    fprintf(stderr,
-            "libgil: watchdog: gil \"%s\": \"%s\" (tstate %llu) has held the GIL for %s and ignored a drop "
-            "request for %s (limit %s); %llu waiting, \"%s\" (tstate %llu) noticed\n",
-            gil_name(r->gil), r->holder, (unsigned long long)r->holder_id, held, ignored, limit,
-            (unsigned long long)r->waiting, r->waiter, (unsigned long long)r->waiter_id);
+    char line[512];
+    gil__fmt_t f;
+    gil__fmt_init(&f, line, sizeof line);
+    gil__fmt_str(&f, "libgil: watchdog: gil \"");
+    gil__fmt_str(&f, gil_name(r->gil));
+    gil__fmt_str(&f, "\": ");
+    put_state(&f, r->holder, r->holder_id);
+    gil__fmt_str(&f, " has held the GIL for ");
+    gil__fmt_duration(&f, r->held_ns);
+    gil__fmt_str(&f, " and ignored a drop request for ");
+    gil__fmt_duration(&f, r->ignored_ns);
+    gil__fmt_str(&f, " (limit ");
+    gil__fmt_duration(&f, r->limit_ns);
+    gil__fmt_str(&f, "); ");
+    gil__fmt_u64(&f, r->waiting);
+    gil__fmt_str(&f, " waiting, ");
+    put_state(&f, r->waiter, r->waiter_id);
+    gil__fmt_str(&f, " noticed\n");
+    if (f.len > f.used)
+        line[f.used - 1] = '\n'; /* cut, but still one line */
+    fwrite(line, 1, f.used, stderr);
 }
 
 /* Is the pending drop request older than the limit and not yet reported?

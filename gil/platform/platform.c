@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,15 +14,23 @@
 
 __thread char gil__tls_anchor __attribute__((tls_model("initial-exec")));
 
+/* Formatted into a stack buffer by our own formatter and written with
+ * write(2): no printf family (a host may replace it, see format.c), no
+ * stdio lock, no allocation; a message too long for the buffer is cut. */
 void gil__fatal(const char *fmt, ...)
 {
+    char buf[512];
+    gil__fmt_t f;
+    gil__fmt_init(&f, buf, sizeof buf);
+    gil__fmt_str(&f, "libgil: ");
     va_list ap;
     va_start(ap, fmt);
-    fputs("libgil: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    gil__fmt_vformat(&f, fmt, ap);
     va_end(ap);
-    fflush(stderr);
+    gil__fmt_char(&f, '\n');
+    if (f.len > f.used)
+        memcpy(buf + f.used - 4, "...\n", 4);
+    gil__write_stderr(buf, f.used);
     abort();
 }
 
@@ -136,27 +143,6 @@ void gil__copy_str(char *dst, size_t size, const char *src)
         n = size - 1;
     memcpy(dst, src, n);
     dst[n] = '\0';
-}
-
-size_t gil__append(char *buf, size_t size, size_t n, const char *s)
-{
-    while (*s != '\0' && n + 1 < size)
-        buf[n++] = *s++;
-    if (size > 0)
-        buf[n < size ? n : size - 1] = '\0';
-    return n;
-}
-
-size_t gil__append_u64(char *buf, size_t size, size_t n, uint64_t v)
-{
-    char digits[21];
-    size_t i = sizeof digits;
-    digits[--i] = '\0';
-    do {
-        digits[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    return gil__append(buf, size, n, &digits[i]);
 }
 
 void gil__write_stderr(const char *buf, size_t n)

@@ -69,15 +69,11 @@ GIL__NORETURN void gil__park_forever(void);
 
 /* Copy the string src into dst (size bytes, size > 0), truncated and always
  * NUL-terminated.  Not snprintf: a host process may interpose its own
- * printf family (see observe/format.c). */
+ * printf family (see platform/format.c). */
 void gil__copy_str(char *dst, size_t size, const char *src);
 
-/* Append to a NUL-terminated line in buf[size] at offset n (truncating,
- * never overflowing); return the new offset.  Numbers without the printf
- * family, for messages a host's interposed printf must not break. */
-size_t gil__append(char *buf, size_t size, size_t n, const char *s);
-size_t gil__append_u64(char *buf, size_t size, size_t n, uint64_t v);
-/* write(2) n bytes to stderr (retrying short writes). */
+/* write(2) n bytes to stderr (retrying short writes): messages that must
+ * not depend on stdio or a host's printf (format them with gil__fmt_*). */
 void gil__write_stderr(const char *buf, size_t n);
 
 /* Monotonic time in nanoseconds (CLOCK_MONOTONIC).  Never 0, so 0 can mean
@@ -117,5 +113,67 @@ void __tsan_release(void *addr);
 #define GIL__TSAN_ACQUIRE(p) ((void)0)
 #define GIL__TSAN_RELEASE(p) ((void)0)
 #endif
+
+/* ------------------------------------------------------------------------ */
+/* Formatting without the printf family (format.c)                          */
+/*
+ * libgil is embedded in other people's processes, and a host may define its
+ * own snprintf/fprintf (a statically linked interpreter did, without %llu).
+ * So the library never calls the printf family: every message and figure is
+ * formatted by these functions, whose symbols are hidden even in a build
+ * without -fvisibility=hidden.  A gil__fmt_t writes into a bounded buffer
+ * with snprintf's semantics (len counts the whole output, the buffer keeps
+ * what fits and is always NUL-terminated), or through a buffer into a FILE
+ * (gil__fmt_init_stream: the formatted bytes are written with fwrite).
+ */
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define GIL__HIDDEN __attribute__((visibility("hidden")))
+#else
+#define GIL__HIDDEN
+#endif
+
+typedef struct gil__fmt {
+    char *buf;
+    size_t cap;  /* bytes of buf */
+    size_t used; /* bytes of buf in use (a string: without its NUL) */
+    size_t len;  /* bytes of the whole output so far: what snprintf returns */
+    FILE *out;   /* stream mode: buf is flushed to out when full; else NULL */
+    bool error;  /* stream mode: a write to out came up short */
+} gil__fmt_t;
+
+/* A string in buf (cap bytes; buf may be NULL when cap is 0). */
+GIL__HIDDEN void gil__fmt_init(gil__fmt_t *f, char *buf, size_t cap);
+/* A stream: buf (cap > 0 bytes) buffers the writes to out. */
+GIL__HIDDEN void gil__fmt_init_stream(gil__fmt_t *f, char *buf, size_t cap, FILE *out);
+/* Stream mode: write out what is buffered.  Returns false if any write to
+ * the stream came up short (so far). */
+GIL__HIDDEN bool gil__fmt_flush(gil__fmt_t *f);
+
+GIL__HIDDEN void gil__fmt_mem(gil__fmt_t *f, const char *s, size_t n);
+GIL__HIDDEN void gil__fmt_str(gil__fmt_t *f, const char *s);
+GIL__HIDDEN void gil__fmt_char(gil__fmt_t *f, char c);
+/* Decimal integers; hexadecimal (lowercase) with at least min_digits. */
+GIL__HIDDEN void gil__fmt_u64(gil__fmt_t *f, uint64_t v);
+GIL__HIDDEN void gil__fmt_i64(gil__fmt_t *f, int64_t v);
+GIL__HIDDEN void gil__fmt_hex(gil__fmt_t *f, uint64_t v, unsigned min_digits);
+/* v / 10^scale exactly (scale <= 18), with scale decimals; trim: without
+ * trailing zeros (and without the point when nothing is left after it).
+ * E.g. (1500, 3, false) "1.500", (1500, 3, true) "1.5", (2000, 3, true) "2". */
+GIL__HIDDEN void gil__fmt_scaled(gil__fmt_t *f, uint64_t v, unsigned scale, bool trim);
+/* Doubles, as printf's %.<decimals>f and %.<digits>g print them (exact
+ * decimal expansion, ties to even; nan, inf, -0 as glibc prints them).
+ * decimals and digits are capped at 40. */
+GIL__HIDDEN void gil__fmt_fixed(gil__fmt_t *f, double v, unsigned decimals);
+GIL__HIDDEN void gil__fmt_sig(gil__fmt_t *f, double v, unsigned digits);
+/* A duration with 3 significant digits and the unit that keeps the number
+ * below 1000: 850ns, 12.3us, 5.07ms, 1.2s, 250s. */
+GIL__HIDDEN void gil__fmt_duration(gil__fmt_t *f, uint64_t ns);
+/* A small printf for messages (gil__fatal): %s %c %d %i %u %x %p %% with
+ * the l, ll and z modifiers; anything else is copied as it is. */
+GIL__HIDDEN void gil__fmt_vformat(gil__fmt_t *f, const char *fmt, va_list ap);
 
 #endif /* GIL_PLATFORM_H */
