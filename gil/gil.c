@@ -21,8 +21,8 @@ void gil_config_init(gil_config_t *cfg)
     cfg->timing = GIL_TIMING_CONTENDED;
     cfg->name = NULL;
     cfg->legacy_check_interval = 100;
-    cfg->priority_spin_io_us = 10;
-    cfg->priority_spin_cpu_us = 5;
+    cfg->priority_spin_io_us = 100;
+    cfg->priority_spin_cpu_us = 100;
     cfg->priority_abuse_ns = 2000;
     cfg->priority_abuse_count = 4;
 }

@@ -140,14 +140,24 @@ typedef struct gil_config {
     /* A name for this GIL (reports, traces, metrics labels); copied, at most
      * 63 bytes kept.  NULL means "gil". */
     const char *name;
-    /* GIL_POLICY_PRIORITY tuning (see docs/policies.md for where the
-     * defaults come from; they were measured on a 2-core machine):
-     * how long a returning I/O thread spins for a handoff before sleeping
-     * (default 10 us), how long a CPU-bound waiter spins (default 5 us; 0
-     * disables spinning), and the abuse guard: a thread loses its I/O
-     * priority after `priority_abuse_count` (default 4) consecutive
-     * allow-threads sections shorter than `priority_abuse_ns` (default
-     * 2000 ns): it did not really block. */
+    /* GIL_POLICY_PRIORITY tuning (docs/policies.md says how each default
+     * was chosen and how to calibrate it on another machine).
+     * priority_spin_io_us (us, default 100; 0: never spin): the most a
+     *   returning I/O thread spins for the grant it asked for before it
+     *   sleeps.  A ceiling: the policy spins about 3x the measured time
+     *   holders take to hand over, and never more than twice the measured
+     *   cost of a sleep and wake-up (so on most machines a few us).
+     * priority_spin_cpu_us (us, default 100; 0: never spin): the same
+     *   ceiling for a CPU thread an I/O thread interrupted, which spins
+     *   about 2x the measured length of I/O threads' holds.
+     * priority_abuse_ns (ns, default 2000) and priority_abuse_count
+     *   (default 4; 0 turns the guard off): the abuse guard.  A thread loses its I/O priority
+     *   after priority_abuse_count consecutive allow-threads sections
+     *   shorter than priority_abuse_ns (it did not really block) and gets
+     *   it back at its next longer one.  Calibrate priority_abuse_ns above
+     *   your non-blocking calls (a non-blocking send() of a few bytes takes
+     *   1-2 us on the 2-core machine the default comes from) and below a
+     *   real block (at least one sleep and wake-up: 10 us or more there). */
     unsigned priority_spin_io_us;
     unsigned priority_spin_cpu_us;
     unsigned priority_abuse_ns;

@@ -15,7 +15,8 @@
  */
 #include "policy/policy.h"
 
-static const gil__wait_params_t fifo_params = {.klass = 1, .spin_ns = 0, .ask_at_once = false, .resume = false};
+static const gil__wait_params_t fifo_params = {
+    .klass = 1, .spin = GIL__SPIN_NONE, .spin_cap_ns = 0, .ask_at_once = false, .resume = false};
 
 static int fifo_take(gil_t *gil, gil_tstate_t *ts)
 {

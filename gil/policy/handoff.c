@@ -4,41 +4,80 @@
  *
  * Layer: policy (calls core and platform only).
  *
- * Waiters queue under gil->mu: class 0 is served before class 1, arrival
- * order within a class.  A release that finds waiters (the W bit) does not
- * free the GIL: it writes the first waiter into the lock word and marks it
+ * Queues.  Waiters queue under gil->mu: class 0 (PRIORITY's returning I/O
+ * threads) is served before class 1 (CPU-bound threads), arrival order
+ * within a class.  A release that finds waiters (the W bit) does not free
+ * the GIL: it writes the first waiter into the lock word and marks it
  * granted, so no other thread can barge in between (Ruby 3.3's GVL).  The
  * word is never 0 while waiters are queued, which keeps the fast CAS of an
  * arriving thread from overtaking the queue.
  *
- * Sleeping and spinning.  A waiter may first spin, without the mutex, on its
- * own `granted` flag: a handoff to a spinning waiter costs no system call.
- * Before sleeping it sets `sleeping` under mu; the releaser, also under mu,
- * signals the waiter's private condvar only if it sleeps.  So a release wakes
- * exactly the thread that gets the GIL and nobody else: waking threads that
- * would only find the GIL taken puts more runnable threads than cores on the
- * machine, and the kernel then delays the very thread that was served (with
- * 4 CPU threads on 2 cores, measured here: an I/O p99 of a 4 ms scheduler
- * tick when every release woke a sleeper, ~60 us when only the served
- * thread was woken).
+ * Turns.  Class-1 threads share the GIL in turns of one switch interval,
+ * measured on the wall clock from the grant that began the turn (turn_t0).
+ * The head of class 1 sleeps until the turn is over, then ends it: it asks
+ * the turn's owner to drop.  A turn interrupted by an I/O thread is resumed,
+ * not restarted: the owner waits at the front of class 1 and gets the GIL
+ * back when the I/O thread lets go, and the I/O thread's slice counts
+ * against the turn.  An I/O thread that holds the GIL is never asked to
+ * drop for fairness unless it has held it for a whole interval (then it is
+ * not an I/O thread), so a fairness request cannot turn it into a CPU-bound
+ * waiter; if the turn ends while an I/O thread holds the GIL, the request
+ * goes to the interrupted owner, which honours it at its first check point.
  *
- * Drop requests.  The head of a class waits one switch interval (timed) and
- * then asks the holder to drop, under CPython's rule (no request if a switch
- * happened meanwhile).  Others sleep untimed; when a handoff makes a new head
- * of class 1, that head is woken once to start its clock.  A class that asks
- * at once (PRIORITY's returning I/O threads) makes its request before
- * waiting.  FORCE_SWITCHING is unnecessary: a handoff cannot return the GIL
- * to the thread that released it.
+ * Waiting: spin, then sleep.  A waiter may spin, without the mutex, on its
+ * own `granted` flag: a handoff to a spinning waiter costs no system call
+ * and no wake-up latency.  Spinning pays only when the grant is near, so the
+ * budgets are measured, not fixed (the config's priority_spin_*_us are only
+ * ceilings):
+ *   - a waiter that has just asked the holder to drop (a returning I/O
+ *     thread, the head ending a turn) spins about 3x the time holders have
+ *     recently taken to reach a check point and hand over (ema_grant_ns);
+ *   - a CPU thread interrupted by an I/O thread spins about 2x the time I/O
+ *     threads have recently held the GIL (ema_boost_hold_ns);
+ * and neither spins longer than twice what a sleep would cost, the measured
+ * delay from a grant to a sleeping grantee running (ema_wake_ns): beyond
+ * that, sleeping is cheaper (the classic 2-competitive bound).  Only those
+ * two kinds of waiter spin; everybody else sleeps at once.  The estimates
+ * are exponential moving averages (weight 1/8) updated under mu at every
+ * grant; they start at 2 us (grant, hold) and 20 us (wake-up).
+ *
+ * Sleeping.  Before sleeping a waiter sets `sleeping` under mu; the
+ * releaser, also under mu, signals the waiter's private condvar only if it
+ * sleeps.  So a release wakes exactly the thread that gets the GIL and
+ * nobody else: waking threads that would only find the GIL taken puts more
+ * runnable threads than cores on the machine, and the kernel then delays the
+ * very thread that was served (with 4 CPU threads on 2 cores, measured here:
+ * an I/O p99 of a 4 ms scheduler tick when every release woke a sleeper).
+ * The one extra wake-up is the new head of class 1 at a fresh turn, if it
+ * was not already timing a turn: it must start its clock.
+ *
+ * FORCE_SWITCHING is unnecessary: a handoff cannot return the GIL to the
+ * thread that released it.
+ *
+ * Cancellation: a waiter cancelled in its sleep leaves the queue; a grant
+ * made to it meanwhile is passed on (wait_cancelled).
  */
 #include "policy/policy.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* Waiters that are not timing anything still wake up every few intervals:
+ * the scheduler's liveness must not rest on every wake-up being delivered. */
+#define SAFETY_INTERVALS 4
+#define EMA_START_GRANT_NS 2000u
+#define EMA_START_HOLD_NS 2000u
+#define EMA_START_WAKE_NS 20000u
+#define SPIN_FLOOR_NS 1000u
+
 typedef struct handoff {
     gil_tstate_t *head[2], *tail[2]; /* [mu] */
-    uint64_t turns;                  /* fresh class-1 turns granted [mu] */
+    uint64_t turn;                   /* fresh class-1 turns granted [mu] */
+    uint64_t turn_t0;                /* ns when the current turn began [mu] */
     gil_tstate_t *turn_owner;        /* the class-1 thread whose turn it is [mu] */
+    uint64_t ema_grant_ns;           /* ask -> grant [mu] */
+    uint64_t ema_boost_hold_ns;      /* how long class-0 holders hold [mu] */
+    uint64_t ema_wake_ns;            /* grant -> a sleeping grantee runs [mu] */
 } handoff_t;
 
 static handoff_t *queues(gil_t *gil)
@@ -48,8 +87,14 @@ static handoff_t *queues(gil_t *gil)
 
 int gil__handoff_init(gil_t *gil)
 {
-    gil->policy_state = calloc(1, sizeof(handoff_t));
-    return gil->policy_state != NULL ? 0 : GIL_ENOMEM;
+    handoff_t *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return GIL_ENOMEM;
+    h->ema_grant_ns = EMA_START_GRANT_NS;
+    h->ema_boost_hold_ns = EMA_START_HOLD_NS;
+    h->ema_wake_ns = EMA_START_WAKE_NS;
+    gil->policy_state = h;
+    return 0;
 }
 
 void gil__handoff_fini(gil_t *gil)
@@ -87,8 +132,21 @@ void gil__handoff_tstate_after_fork_child(gil_t *gil, gil_tstate_t *ts, bool sur
     }
     gil__cond_reinit(&hw->wake);
     hw->q_next = NULL;
-    hw->queued = hw->sleeping = hw->resuming = 0;
+    hw->queued = hw->sleeping = hw->resuming = hw->timing = 0;
     atomic_store_explicit(&hw->granted, 0, memory_order_relaxed);
+}
+
+void gil__handoff_estimates(const gil_t *gil, gil__handoff_estimates_t *out)
+{
+    const handoff_t *h = ((gil_t *)gil)->policy_state;
+    out->grant_ns = h->ema_grant_ns;
+    out->boost_hold_ns = h->ema_boost_hold_ns;
+    out->wake_ns = h->ema_wake_ns;
+}
+
+static void ema(uint64_t *avg, uint64_t sample)
+{
+    *avg = *avg - *avg / 8 + sample / 8;
 }
 
 /* ---- queues (all with gil->mu held) ------------------------------------ */
@@ -161,23 +219,46 @@ static bool grant_next(gil_t *gil, uintptr_t expect)
         return false;
     if (next == NULL)
         return true;
+    gil__handoff_waiter_t *nw = W(next);
     unqueue(h, next);
-    bool fresh_turn = W(next)->klass == 1 && !W(next)->resuming;
+    uint64_t now = gil__now_ns();
+    bool fresh_turn = nw->klass == 1 && !nw->resuming;
     if (fresh_turn) {
-        h->turns++; /* not the resumption of an interrupted turn */
+        h->turn++; /* not the resumption of an interrupted turn */
+        h->turn_t0 = now;
         h->turn_owner = next;
     }
-    W(next)->resuming = 0;
-    atomic_store_explicit(&W(next)->granted, 1, memory_order_release);
-    if (W(next)->sleeping)
-        gil__cond_signal(&W(next)->wake);
-    /* A new turn: the next CPU-bound thread in line starts its clock now.
-     * (Not on a resumption: its clock is already running, and waking it on
-     * every I/O round trip would put a thread that cannot run on a CPU.) */
+    nw->resuming = 0;
+    nw->boosted = nw->klass == 0;
+    nw->granted_ns = now;
+    nw->slept = nw->sleeping;
+    atomic_store_explicit(&nw->granted, 1, memory_order_release);
+    if (nw->sleeping)
+        gil__cond_signal(&nw->wake);
+    /* A fresh turn: the next CPU-bound thread in line must time it.  (One
+     * already timing the old turn wakes at its deadline and recomputes.) */
     gil_tstate_t *head = h->head[1];
-    if (fresh_turn && head != NULL && W(head)->sleeping)
+    if (fresh_turn && head != NULL && W(head)->sleeping && !W(head)->timing)
         gil__cond_signal(&W(head)->wake);
     return true;
+}
+
+/* A free GIL taken by a waiter (nobody else queued): a class-1 taker begins
+ * a turn, as if granted. */
+static void took_free(handoff_t *h, gil_tstate_t *ts)
+{
+    gil__handoff_waiter_t *hw = W(ts);
+    uint64_t now = gil__now_ns();
+    if (hw->queued)
+        unqueue(h, ts);
+    hw->boosted = hw->klass == 0;
+    hw->granted_ns = now;
+    hw->resuming = 0;
+    if (hw->klass == 1) {
+        h->turn++;
+        h->turn_t0 = now;
+        h->turn_owner = ts;
+    }
 }
 
 /* ---- waiting ----------------------------------------------------------- */
@@ -198,66 +279,158 @@ static void spin_for_grant(gil_t *gil, gil_tstate_t *ts, uint64_t spin_ns)
     }
 }
 
+static uint64_t clamp_spin(uint64_t want, uint64_t cap_ns, const handoff_t *h)
+{
+    uint64_t limit = 2 * h->ema_wake_ns; /* beyond that, sleeping is cheaper */
+    if (want < SPIN_FLOOR_NS)
+        want = SPIN_FLOOR_NS;
+    if (want > limit)
+        want = limit;
+    return want < cap_ns ? want : cap_ns;
+}
+
+/* How long this waiter should spin now (mu held).  See the notes. */
+static uint64_t spin_budget(gil_t *gil, gil_tstate_t *ts, const gil__wait_params_t *p)
+{
+    handoff_t *h = queues(gil);
+    gil_tstate_t *holder = gil__word_holder(atomic_load_explicit(&gil->word, memory_order_relaxed));
+    switch (p->spin) {
+    case GIL__SPIN_ASKER:
+        return clamp_spin(3 * h->ema_grant_ns, p->spin_cap_ns, h);
+    case GIL__SPIN_RESUMER:
+        /* Only behind an I/O thread: another CPU thread's turn is long. */
+        if (holder == NULL || !W(holder)->boosted || !W(ts)->resuming)
+            return 0;
+        return clamp_spin(2 * h->ema_boost_hold_ns + SPIN_FLOOR_NS, p->spin_cap_ns, h);
+    case GIL__SPIN_NONE:
+    default:
+        return 0;
+    }
+}
+
 static bool is_head(const handoff_t *h, const gil_tstate_t *ts)
 {
     return h->head[W(ts)->klass] == ts;
 }
 
-/* Make a drop request (mu held; may drop and retake mu).  The holder is
- * always asked: whoever holds the GIL must let go, or nobody moves.  A
- * class-0 waiter (a returning I/O thread) marks the holder preempted, so
- * that it resumes its turn first.  A class-1 waiter asks for its fair
- * share; if the thread whose turn it is waits at the front to resume it
- * (an I/O thread holds the GIL right now), that interrupted turn is ended
- * too: the resuming thread honours the request at its first check point.
- * (Redirecting the request to the resuming thread instead of the holder
- * stalls: the holder may be another CPU thread that took a free GIL, or
- * the asker may be the resuming thread itself.) */
-static void ask(gil_t *gil, gil_tstate_t *ts, uintptr_t w)
+static uint64_t interval_ns(const gil_t *gil)
+{
+    return atomic_load_explicit(&((gil_t *)gil)->interval_us, memory_order_relaxed) * 1000u;
+}
+
+/* Has the holder, granted as an I/O thread, held for a whole interval? */
+static bool boost_overstayed(const gil_t *gil, const gil_tstate_t *holder, uint64_t now)
+{
+    return W(holder)->boosted && now - W(holder)->granted_ns >= interval_ns(gil);
+}
+
+/* Make a drop request (mu held; may drop and retake mu).
+ *   class 0 (an I/O thread is back): whoever holds the GIL drops, unless it
+ *     is another I/O thread within its interval (it lets go soon); a CPU
+ *     holder is marked preempted, so that it resumes its turn first;
+ *   class 1 (the head, the turn is over): the turn's owner drops: the holder
+ *     if it is the owner (or any CPU holder), or, while an I/O thread holds
+ *     the GIL, the interrupted owner waiting to resume, at its first check
+ *     point after it resumed.
+ * Returns true if a request was made to someone. */
+static bool ask(gil_t *gil, gil_tstate_t *ts, uintptr_t w)
 {
     handoff_t *h = queues(gil);
     gil_tstate_t *holder = gil__word_holder(w);
-    gil_tstate_t *owner = h->turn_owner;
-    if (W(ts)->klass == 1 && owner != NULL && owner != ts && owner != holder && W(owner)->queued &&
-        W(owner)->resuming) {
-        atomic_store_explicit(&W(owner)->preempted_by_io, 0, memory_order_relaxed);
-        gil__breaker_set(owner, GIL__BREAK_DROP);
+    uint64_t now = gil__now_ns();
+    bool holder_is_io = W(holder)->boosted && !boost_overstayed(gil, holder, now);
+    if (W(ts)->klass == 1) {
+        gil_tstate_t *owner = h->turn_owner;
+        if (holder_is_io) {
+            if (owner == NULL || owner == ts || !W(owner)->queued || !W(owner)->resuming)
+                return false; /* nobody's turn to end; the I/O thread lets go soon */
+            atomic_store_explicit(&W(owner)->preempted_by_io, 0, memory_order_relaxed);
+            gil__breaker_set(owner, GIL__BREAK_DROP);
+            return true;
+        }
+        atomic_store_explicit(&W(holder)->preempted_by_io, 0, memory_order_relaxed);
+    } else {
+        if (holder_is_io)
+            return false;
+        atomic_store_explicit(&W(holder)->preempted_by_io, !W(holder)->boosted, memory_order_relaxed);
     }
-    atomic_store_explicit(&W(holder)->preempted_by_io, W(ts)->klass == 0, memory_order_relaxed);
+    W(ts)->asked_ns = now;
     gil__request_drop(gil, ts, w); /* last: it may drop mu */
+    return true;
 }
 
-/* Sleep until woken.  The head of a class times the interval and asks the
- * holder to drop when it expires without a fresh turn (CPython's rule).
- * The others are woken when they become head; their sleep is bounded too
- * (SAFETY_INTERVALS), so that a waiter that became head without noticing
- * starts its clock within a few intervals instead of never: the scheduler's
- * liveness must not rest on every wake-up being delivered. */
-#define SAFETY_INTERVALS 4
+/* Is the recorded turn the one going on?  Its owner holds the GIL, or waits
+ * at the front to resume it.  (Otherwise the record is stale: the GIL
+ * changed hands without a grant, through the fast path.) */
+static bool turn_live(const handoff_t *h, const gil_tstate_t *holder)
+{
+    const gil_tstate_t *owner = h->turn_owner;
+    return owner != NULL && (owner == holder || (W(owner)->queued && W(owner)->resuming));
+}
 
+/* Sleep once (mu held).  The head of class 1 sleeps until the turn is over
+ * and then ends it; the head of class 0 re-asks every interval (its request
+ * may have found another I/O thread holding); the others sleep for a few
+ * intervals at most (SAFETY_INTERVALS: liveness must not rest on every
+ * wake-up being delivered). */
 static void sleep_once(gil_t *gil, gil_tstate_t *ts)
 {
     handoff_t *h = queues(gil);
-    uint64_t turns = h->turns;
-    uint64_t interval_ns = atomic_load_explicit(&gil->interval_us, memory_order_relaxed) * 1000u;
+    gil__handoff_waiter_t *hw = W(ts);
+    uint64_t now = gil__now_ns(), iv = interval_ns(gil);
     bool head = is_head(h, ts);
-    W(ts)->sleeping = 1;
-    int timed_out = gil__cond_timedwait_ns(&W(ts)->wake, &gil->mu,
-                                           head ? interval_ns : SAFETY_INTERVALS * interval_ns);
-    W(ts)->sleeping = 0;
+    uint64_t turn = h->turn, timeout;
+    gil_tstate_t *holder = gil__word_holder(atomic_load_explicit(&gil->word, memory_order_relaxed));
+    if (head && hw->klass == 1 && turn_live(h, holder) && h->turn_owner != ts) {
+        uint64_t end = h->turn_t0 + iv;
+        timeout = end > now ? end - now : iv; /* over already: a request is out */
+        hw->timing = 1;
+    } else {
+        timeout = head ? iv : SAFETY_INTERVALS * iv;
+    }
+    hw->sleeping = 1;
+    int timed_out = gil__cond_timedwait_ns(&hw->wake, &gil->mu, timeout);
+    hw->sleeping = 0;
+    hw->timing = 0;
     gil__waiter_poll(gil, ts); /* may drop mu: everything is re-read below */
     uintptr_t w = atomic_load_explicit(&gil->word, memory_order_relaxed);
-    if (!head || !timed_out || atomic_load_explicit(&W(ts)->granted, memory_order_relaxed) || w == 0 ||
-        atomic_load_explicit(&gil->shutdown, memory_order_relaxed))
+    if (atomic_load_explicit(&hw->granted, memory_order_relaxed) || w == 0 ||
+        atomic_load_explicit(&gil->shutdown, memory_order_relaxed) || !is_head(h, ts))
         return;
-    /* CPython's rule, counted in fresh class-1 turns: switches to and from
-     * I/O threads do not reset the fairness clock of CPU-bound threads
-     * (otherwise, beside a busy I/O thread, they would never ask).  A
-     * class-0 waiter always asks again: it has priority. */
-    if (W(ts)->klass == 0 || h->turns == turns)
+    now = gil__now_ns();
+    if (hw->klass == 0) {
+        if (timed_out)
+            ask(gil, ts, w);
+        return;
+    }
+    /* Class 1: CPython's rule in turns (a switch to or from an I/O thread
+     * does not restart the fairness clock, a fresh turn does).  Without a
+     * live turn, an interval of our own waiting is the turn. */
+    holder = gil__word_holder(w);
+    bool live = turn_live(h, holder) && h->turn_owner != ts;
+    bool over = live ? now - h->turn_t0 >= iv : timed_out;
+    /* Asking again is harmless: a holder already asked is not asked twice
+     * (gil__request_drop), and a request may have been used up by a
+     * handover that did not start a turn (a resumption), so it must be
+     * renewed until a fresh turn begins. */
+    if (h->turn == turn && over) {
         ask(gil, ts, w);
-    else
+    } else if (timed_out) {
         atomic_fetch_add_explicit(&gil->requests_withheld, 1, memory_order_relaxed);
+    }
+}
+
+/* A grant arrived (mu held): learn from it. */
+static void granted(handoff_t *h, gil_tstate_t *ts)
+{
+    gil__handoff_waiter_t *hw = W(ts);
+    uint64_t now = gil__now_ns();
+    atomic_store_explicit(&hw->granted, 0, memory_order_relaxed);
+    if (hw->slept && now > hw->granted_ns)
+        ema(&h->ema_wake_ns, now - hw->granted_ns);
+    if (hw->asked_ns != 0 && hw->granted_ns > hw->asked_ns)
+        ema(&h->ema_grant_ns, hw->granted_ns - hw->asked_ns);
+    hw->asked_ns = 0;
 }
 
 /* The wait loop.  Called with mu held and the caller registered as a
@@ -266,10 +439,10 @@ static int wait_for_grant(gil_t *gil, gil_tstate_t *ts, const gil__wait_req_t *r
 {
     const gil__wait_params_t *p = req->params;
     handoff_t *h = queues(gil);
-    bool asked = !p->ask_at_once, spun = p->spin_ns == 0;
+    bool asked = !p->ask_at_once, spun = p->spin == GIL__SPIN_NONE;
     for (;;) {
         if (atomic_load_explicit(&W(ts)->granted, memory_order_acquire)) {
-            atomic_store_explicit(&W(ts)->granted, 0, memory_order_relaxed);
+            granted(h, ts);
             return 0;
         }
         if (atomic_load_explicit(&gil->shutdown, memory_order_acquire)) {
@@ -279,10 +452,12 @@ static int wait_for_grant(gil_t *gil, gil_tstate_t *ts, const gil__wait_req_t *r
         }
         uintptr_t w = atomic_load_explicit(&gil->word, memory_order_relaxed);
         if (w == 0) {
-            if (any_queued(h))
-                grant_next(gil, 0); /* the queue goes first; maybe it is us */
-            else if (gil__waiter_try_take(gil, ts))
+            if (any_queued(h) && peek_next(h) != ts)
+                grant_next(gil, 0); /* the queue goes first */
+            else if (gil__waiter_try_take(gil, ts)) {
+                took_free(h, ts);
                 return 0;
+            }
             continue;
         }
         if (!W(ts)->queued)
@@ -296,9 +471,12 @@ static int wait_for_grant(gil_t *gil, gil_tstate_t *ts, const gil__wait_req_t *r
         }
         if (!spun) {
             spun = true;
-            gil__mutex_unlock(&gil->mu);
-            spin_for_grant(gil, ts, p->spin_ns);
-            gil__mutex_lock(&gil->mu);
+            uint64_t budget = spin_budget(gil, ts, p);
+            if (budget != 0) {
+                gil__mutex_unlock(&gil->mu);
+                spin_for_grant(gil, ts, budget);
+                gil__mutex_lock(&gil->mu);
+            }
             continue;
         }
         sleep_once(gil, ts);
@@ -312,12 +490,14 @@ static void wait_cancelled(gil_t *gil, gil_tstate_t *ts)
     handoff_t *h = queues(gil);
     gil__handoff_waiter_t *hw = W(ts);
     hw->sleeping = 0;
+    hw->timing = 0;
     if (hw->queued)
         unqueue(h, ts);
     if (h->turn_owner == ts)
         h->turn_owner = NULL;
     if (atomic_exchange_explicit(&hw->granted, 0, memory_order_acquire)) {
         uintptr_t w = atomic_load_explicit(&gil->word, memory_order_relaxed);
+        hw->boosted = 0;
         if (gil__word_holder(w) == ts && !grant_next(gil, w))
             gil__fatal("handoff: the lock word changed under gil->mu while a cancelled waiter held it");
     }
@@ -333,8 +513,16 @@ int gil__handoff_take(gil_t *gil, gil_tstate_t *ts, const gil__wait_params_t *p)
  * under mu, so the CAS from the holder's own word cannot fail. */
 static void holder_grant_next(gil_t *gil, gil_tstate_t *ts)
 {
+    handoff_t *h = queues(gil);
+    gil__handoff_waiter_t *hw = W(ts);
+    if (hw->boosted) { /* an I/O thread's hold ends: learn its length */
+        uint64_t now = gil__now_ns();
+        if (now > hw->granted_ns)
+            ema(&h->ema_boost_hold_ns, now - hw->granted_ns);
+        hw->boosted = 0;
+    }
     if (!grant_next(gil, atomic_load_explicit(&gil->word, memory_order_relaxed)))
-        gil__fatal("handoff: the lock word changed under gil->mu while %p held it", (void *)ts);
+        gil__fatal("handoff: the lock word changed under gil->mu while a thread held it");
 }
 
 void gil__handoff_drop(gil_t *gil, gil_tstate_t *ts)

@@ -88,10 +88,18 @@ int gil__shared_cond_yield(gil_t *gil, gil_tstate_t *ts, gil__wait_loop_fn loop)
 /* ------------------------------------------------------------------------ */
 /* handoff.c: direct handoff with per-class FIFO queues (FIFO, PRIORITY)   */
 
+/* Who spins before sleeping (see handoff.c for the measured budgets). */
+typedef enum {
+    GIL__SPIN_NONE = 0,  /* sleep at once */
+    GIL__SPIN_ASKER,     /* just asked the holder to drop: the grant is near */
+    GIL__SPIN_RESUMER    /* a CPU thread an I/O thread interrupted */
+} gil__spin_t;
+
 typedef struct gil__wait_params {
-    int klass;           /* 0 or 1 */
-    uint64_t spin_ns;    /* spin for the handoff this long before sleeping */
-    bool ask_at_once;    /* make a drop request without waiting an interval */
+    int klass;           /* 0 (served first) or 1 */
+    gil__spin_t spin;
+    uint64_t spin_cap_ns;/* never spin longer than this (ns); 0: do not spin */
+    bool ask_at_once;    /* make a drop request without waiting a turn */
     bool resume;         /* queue at the front: resume an interrupted turn */
 } gil__wait_params_t;
 
@@ -106,13 +114,28 @@ typedef struct gil__handoff_waiter {
     int queued;                   /* on a wait queue; which one: klass [mu] */
     int klass;                    /* wait queue class, 0 served first [mu] */
     int sleeping;                 /* blocked on wake (a handoff must signal) [mu] */
+    int timing;                   /* asleep as the head of class 1, timing the
+                                     current turn [mu] */
     int resuming;                 /* queued at the front of its class to resume
                                      a turn an I/O thread interrupted [mu] */
+    int slept;                    /* was asleep when granted [mu] */
+    int boosted;                  /* holds the GIL as a class-0 (I/O) thread;
+                                     cleared when it hands over [mu] */
+    uint64_t granted_ns;          /* ns of the last grant (start of the hold) [mu] */
+    uint64_t asked_ns;            /* ns of its pending drop request, 0 if none [mu] */
     _Atomic int preempted_by_io;  /* the pending drop request came from a
                                      class-0 waiter; set under mu before the
                                      DROP bit (release), read by the owner
                                      after it saw the bit */
 } gil__handoff_waiter_t;
+
+/* The engine's measured estimates (ns), for tests and reports. */
+typedef struct gil__handoff_estimates {
+    uint64_t grant_ns;       /* ask -> grant */
+    uint64_t boost_hold_ns;  /* an I/O thread's hold */
+    uint64_t wake_ns;        /* grant -> a sleeping grantee runs */
+} gil__handoff_estimates_t;
+void gil__handoff_estimates(const gil_t *gil, gil__handoff_estimates_t *out);
 
 static inline gil__handoff_waiter_t *gil__handoff_waiter(const gil_tstate_t *ts)
 {

@@ -23,10 +23,35 @@
  *     `priority_abuse_count` of them in a row demote the thread to class 1
  *     until it really blocks again.  One short section must not demote: a
  *     non-blocking send() on a socket returns in ~2 us (measured here).
- *   - Spinning.  A returning I/O thread spins `priority_spin_io_us` and a
- *     CPU waiter `priority_spin_cpu_us` before sleeping: an I/O round trip
- *     is ~15 us, and a condvar wake-up (~6 us) on each handoff would cost
- *     the CPU thread most of its share.
+ *   - Spinning, measured.  The returning I/O thread spins for the grant it
+ *     asked for, and the CPU thread it interrupted spins while it holds the
+ *     GIL, both for budgets the engine measures (handoff.c: the time
+ *     holders take to hand over, the length of I/O threads' holds, the cost
+ *     of a sleep and wake-up); the config's priority_spin_*_us are only
+ *     ceilings.  Other CPU threads sleep: their turn is an interval away.
+ *
+ * A waiter's states (all under gil->mu; the engine's fields in brackets):
+ *
+ *                    ask at once                     grant (handoff)
+ *   I/O back ------> QUEUED class 0 [queued, klass 0] --------------> HOLDS, boosted
+ *     |                 | spin (ASKER) / sleep (head re-asks each interval)
+ *     |  4 fast returns in a row: demoted, waits as a CPU thread
+ *     v
+ *   CPU wait ------> QUEUED class 1, tail --(head: sleeps [timing] until the
+ *                       |                   turn is over, then asks)
+ *                       v  grant = fresh turn [turn++, turn_t0, turn_owner]
+ *                     HOLDS, turn owner --(I/O asks: drop at the next check,
+ *                       ^                   preempted_by_io = 1)
+ *                       |                   v
+ *                       +-- grant -- QUEUED class 1, front [resuming]:
+ *                                    spin (RESUMER) while the I/O thread holds
+ *
+ * A turn ends when the head of class 1 asks after an interval: the owner
+ * drops (if an I/O thread holds the GIL, the resuming owner gets the request
+ * and drops at its first check point), queues at the tail without
+ * `resuming`, and the head's grant is a fresh turn.  An I/O thread that
+ * holds for a whole interval counts as CPU-bound: it is asked to drop, and
+ * its forced release sends it to class 1.
  *
  * The policy needs to know when and why each thread last released, so it
  * times every hold (GIL__POLICY_TIMED): its uncontended acquire/release
@@ -56,6 +81,8 @@ static int classify(gil_t *gil, gil_tstate_t *ts)
     uint64_t now = gil__now_ns();
     uint64_t away = now > ts->last_release_ns ? now - ts->last_release_ns : 0;
     unsigned limit = gil->config.priority_abuse_count;
+    if (limit == 0)
+        return 0; /* the guard is off */
     if (away >= gil->config.priority_abuse_ns) {
         prio_of(ts)->fast_returns = 0;
     } else if (prio_of(ts)->fast_returns < limit && ++prio_of(ts)->fast_returns == limit) {
@@ -74,8 +101,14 @@ static int priority_take(gil_t *gil, gil_tstate_t *ts)
      * and the I/O thread's slice does not count against its quantum. */
     p.resume = p.klass == 1 && ts->last_release_why == GIL_REASON_DROP &&
                atomic_load_explicit(&prio_of(ts)->waiter.preempted_by_io, memory_order_relaxed);
-    p.spin_ns = 1000u * (uint64_t)(p.klass == 0 ? gil->config.priority_spin_io_us
-                                                : gil->config.priority_spin_cpu_us);
+    /* The returning I/O thread spins for the grant it asked for; a CPU
+     * thread an I/O thread interrupted spins while the I/O thread holds;
+     * a CPU thread waiting for its turn sleeps (a turn is long). */
+    p.spin = p.klass == 0 ? GIL__SPIN_ASKER : p.resume ? GIL__SPIN_RESUMER : GIL__SPIN_NONE;
+    p.spin_cap_ns = 1000u * (uint64_t)(p.klass == 0 ? gil->config.priority_spin_io_us
+                                                    : gil->config.priority_spin_cpu_us);
+    if (p.spin_cap_ns == 0)
+        p.spin = GIL__SPIN_NONE;
     if (p.klass == 0)
         gil__counter_add(&ts->boosts, 1);
     return gil__handoff_take(gil, ts, &p);
@@ -90,12 +123,9 @@ static void priority_drop(gil_t *gil, gil_tstate_t *ts, gil_reason_t why, bool f
 
 static int priority_yield(gil_t *gil, gil_tstate_t *ts)
 {
+    (void)gil;
     gil__wait_params_t p = {
-        .klass = 1,
-        .spin_ns = 1000u * (uint64_t)gil->config.priority_spin_cpu_us,
-        .ask_at_once = false,
-        .resume = false,
-    };
+        .klass = 1, .spin = GIL__SPIN_NONE, .spin_cap_ns = 0, .ask_at_once = false, .resume = false};
     return gil__handoff_yield(gil, ts, &p);
 }
 
