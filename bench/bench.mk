@@ -32,7 +32,7 @@ $(BENCH_BUILD):
 
 # The scripts' folder is compiled in so that gilbench finds
 # bench/cpython/convoy.py and bench/ruby/convoy.rb from any directory.
-$(GILBENCH): $(GILBENCH_SRCS) bench/gilbench.h bench/timeline.c bench/timeline.h include/gil.h $(BUILD)/libgil.a | $(BENCH_BUILD)
+$(GILBENCH): $(GILBENCH_SRCS) $(wildcard bench/gilbench*.h) bench/timeline.c bench/timeline.h include/gil.h $(BUILD)/libgil.a | $(BENCH_BUILD)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS_APP) -DGILBENCH_SCRIPT_DIR='"$(CURDIR)/bench"' -o $@ $(GILBENCH_SRCS) bench/timeline.c $(LDLIBS_APP)
 

@@ -1,3 +1,7 @@
+/* Layer: measurement: the rig (echo process, calibrated unit) and the
+ * convoy and countdown steps.  Called by the scenarios; calls only the base
+ * layer, libgil and timeline.c. */
+
 /*
  * gilbench_work.c - the workload model: work units, the echo process, the
  * CPU-bound and I/O-bound threads, and the convoy and countdown steps.
@@ -10,7 +14,7 @@
  *              (the way a socket call releases the GIL), ~1 us of work
  *              under the GIL between round trips.
  */
-#include "gilbench.h"
+#include "gilbench_measure.h"
 #include "timeline.h"
 
 #include <errno.h>
@@ -34,23 +38,7 @@ unsigned gb_unit_iters = 32;
  * round trip) and count only what they do while it is GB_MEASURE. */
 enum { GB_WARMUP, GB_MEASURE, GB_STOP };
 
-/* ---- time ----------------------------------------------------------------- */
-
-uint64_t gb_now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-void gb_sleep_until(uint64_t deadline_ns)
-{
-    struct timespec t;
-    t.tv_sec = (time_t)(deadline_ns / 1000000000u);
-    t.tv_nsec = (long)(deadline_ns % 1000000000u);
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR)
-        ;
-}
+/* ---- the window ------------------------------------------------------------ */
 
 /* The warm-up before each measured window: long enough for the threads to
  * reach their steady state (several switch intervals), short enough not to
@@ -78,7 +66,7 @@ static double time_units(unsigned iters, unsigned units)
 /* Choose gb_unit_iters so that one unit takes ~50 ns on this machine.  The
  * best of several short runs: the machine is shared, and a run that was
  * preempted only ever looks slower. */
-double gb_calibrate(void)
+static double calibrate(void)
 {
     const unsigned probe_iters = 64, units = 200000;
     double best = 1e30;
@@ -239,7 +227,7 @@ static void echo_loop(int fd)
 /* Fork the echo process.  Called before any thread exists, so the child is
  * a clean single-threaded copy that never touches a GIL: it stands for the
  * server on the other end of a socket. */
-int gb_echo_start(gb_run_t *run)
+static int echo_start(gb_rig_t *rig)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
@@ -258,20 +246,31 @@ int gb_echo_start(gb_run_t *run)
         _exit(0);
     }
     close(sv[1]);
-    run->echo_fd = sv[0];
-    run->echo_pid = pid;
+    rig->echo_fd = sv[0];
+    rig->echo_pid = pid;
     return 0;
 }
 
-void gb_echo_stop(gb_run_t *run)
+int gb_rig_start(gb_rig_t *rig, double seconds)
 {
-    if (run->echo_pid <= 0)
+    rig->echo_fd = -1;
+    rig->echo_pid = 0;
+    rig->seconds = seconds;
+    if (echo_start(rig) != 0)
+        return -1;
+    rig->unit_ns = calibrate();
+    return 0;
+}
+
+void gb_rig_stop(gb_rig_t *rig)
+{
+    if (rig->echo_pid <= 0)
         return;
-    close(run->echo_fd); /* EOF ends the echo loop */
-    while (waitpid(run->echo_pid, NULL, 0) < 0 && errno == EINTR)
+    close(rig->echo_fd); /* EOF ends the echo loop */
+    while (waitpid(rig->echo_pid, NULL, 0) < 0 && errno == EINTR)
         ;
-    run->echo_pid = 0;
-    run->echo_fd = -1;
+    rig->echo_pid = 0;
+    rig->echo_fd = -1;
 }
 
 /* ---- the threads of a convoy step ------------------------------------------- */
@@ -407,9 +406,9 @@ static void step_gil_stats(gb_step_t *st, gil_t *gil)
 }
 
 /* IO_ALONE, CPU_ALONE and CONVOY: the same threads, a different mix. */
-void gb_measure_threads(gb_run_t *run, gb_step_t *st)
+void gb_measure_threads(const gb_rig_t *rig, gb_step_t *st, const gb_trace_req_t *trace)
 {
-    const double seconds = run->opt->seconds;
+    const double seconds = rig->seconds;
     const unsigned ncpu = st->kind == GB_K_IO_ALONE ? 0 : st->threads;
     const int with_io = st->kind != GB_K_CPU_ALONE;
     gil_t *gil = gb_gil_new(st->policy, st->interval_us, "gilbench");
@@ -428,15 +427,10 @@ void gb_measure_threads(gb_run_t *run, gb_step_t *st)
     }
     if (with_io) {
         io.crew = &crew;
-        io.fd = run->echo_fd;
-        io.io_work_units = (unsigned)(GB_IO_WORK_NS / run->unit_ns + 0.5);
+        io.fd = rig->echo_fd;
+        io.io_work_units = (unsigned)(GB_IO_WORK_NS / rig->unit_ns + 0.5);
         start_thread(&io.thread, io_thread_main, &io);
     }
-
-    /* --trace/--timeline record the measured window of the first convoy
-     * step (the I/O thread beside CPU threads: the convoy itself). */
-    static int traced;
-    int trace = (run->opt->trace_path || run->opt->timeline_path) && st->kind == GB_K_CONVOY && !traced++;
 
     pthread_barrier_wait(&crew.start);
     gb_sleep_until(gb_now_ns() + (uint64_t)(gb_warmup_seconds(seconds) * 1e9));
@@ -451,7 +445,7 @@ void gb_measure_threads(gb_run_t *run, gb_step_t *st)
         timeline_opts_t o;
         timeline_opts_init(&o);
         o.last_ns = 50000000; /* the last 50 ms */
-        int rc = timeline_save(gil, run->opt->trace_path, run->opt->timeline_path, &o);
+        int rc = timeline_save(gil, trace->trace_path, trace->timeline_path, &o);
         if (rc != 0)
             gb_die("--trace/--timeline: %s", gil_strerror(rc));
     }
@@ -484,10 +478,10 @@ void gb_measure_threads(gb_run_t *run, gb_step_t *st)
 /* Beazley's countdown: the same total work whatever the thread count, so the
  * elapsed times compare directly.  The total is what one thread does in
  * --seconds. */
-void gb_measure_countdown(gb_run_t *run, gb_step_t *st)
+void gb_measure_countdown(const gb_rig_t *rig, gb_step_t *st)
 {
     const unsigned n = st->threads;
-    const uint64_t total = (uint64_t)(run->opt->seconds * 1e9 / run->unit_ns);
+    const uint64_t total = (uint64_t)(rig->seconds * 1e9 / rig->unit_ns);
     gil_t *gil = gb_gil_new(st->policy, st->interval_us, "gilbench");
     cpu_thread_t *cpu = calloc(n, sizeof *cpu);
     crew_t crew;

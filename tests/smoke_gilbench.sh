@@ -20,6 +20,29 @@ fail() {
 
 [ -x "$bin" ] || fail "$bin is not an executable (make $bin)"
 
+# ---- layering: calls go down only (bench/gilbench_base.h has the map) --------
+# A file calls only what it includes a prototype of (-Werror forbids implicit
+# declarations), so the includes show the calls.  Each file's first line
+# names its layer; the layer says which gilbench headers it may include.
+src=$(dirname "$0")/../bench
+for f in "$src"/gilbench*.[ch] "$src"/timeline.[ch]; do
+    layer=$(sed -n '1s|^/\* Layer: \([a-z]*\).*|\1|p' "$f")
+    case $layer in
+    base) allowed="gilbench_base.h" ;;
+    measurement) allowed="gilbench_base.h gilbench_measure.h timeline.h" ;;
+    report) allowed="gilbench_base.h gilbench_report.h" ;;
+    leaf) allowed="timeline.h" ;;
+    scenarios) allowed="gilbench_base.h gilbench_measure.h gilbench_report.h gilbench_scenario.h" ;;
+    *) fail "$(basename "$f"): no '/* Layer: ...' comment on its first line" ;;
+    esac
+    for inc in $(sed -n 's/^#include "\(.*\)"/\1/p' "$f"); do
+        case " $allowed gil.h " in
+        *" $inc "*) ;;
+        *) fail "$(basename "$f") (layer $layer) includes $inc: calls must go down only" ;;
+        esac
+    done
+done
+
 # ---- every scenario ---------------------------------------------------------
 plot=""
 command -v gnuplot >/dev/null 2>&1 && plot="--plot $tmp/svg"

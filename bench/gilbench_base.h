@@ -1,37 +1,40 @@
+/* Layer: base (the bottom): the record of a run, names, messages, clock.
+ * Calls libc and libgil only; every other gilbench file may call it.
+ * See the map below for the layers above it. */
+
 /*
- * gilbench.h - internals shared by the gilbench sources.
- *
  * gilbench runs a list of *steps*.  A step is one measurement: a fresh gil_t
  * (or an external interpreter), a set of threads, a warm-up, a measured
- * window.  Scenarios (gilbench.c) decide which steps to run and derive the
- * ratios from them; the workload (gilbench_work.c, gilbench_workers.c,
- * gilbench_ext.c) fills in the measurements; gilbench_report.c prints the
- * tables and writes JSON, CSV and SVG.
+ * window.  Calls go one way, down:
+ *
+ *   scenarios    gilbench.c (options, main) and gilbench_scenario.c (which
+ *                steps to run, the ratios between them, the goals): call
+ *                measurement and report
+ *   measurement  gilbench_work.c, gilbench_workers.c, gilbench_ext.c: run
+ *                one step and fill in its measurements (gilbench_measure.h)
+ *   report       gilbench_report.c (tables), gilbench_export.c (JSON, CSV),
+ *                gilbench_plot.c (gnuplot charts) (gilbench_report.h)
+ *   base         gilbench_base.c (this header)
+ *
+ * Measurement and report sit side by side: neither calls the other.
+ * timeline.c (an SVG timeline of a libgil trace) is a leaf beside libgil:
+ * it knows only gil.h, and measurement calls it to save a traced window.
  */
-#ifndef GILBENCH_H
-#define GILBENCH_H
+#ifndef GILBENCH_BASE_H
+#define GILBENCH_BASE_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <sys/types.h>
 
 #include "gil.h"
 
+/* Room for every policy libgil has (enumerated with gil_policy_name). */
+#define GB_MAX_POLICIES 8
 #define GB_MAX_THREAD_COUNTS 8
 #define GB_MAX_THREADS 64
 #define GB_MAX_GOALS 8
 #define GB_MAX_SKIPPED 4
-
-/* Queue workers in the workers scenario (sharded: 2 per GIL). */
-#define GB_WORKERS 4
-
-/* The switch intervals the interval scenario sweeps, in microseconds. */
-#define GB_SWEEP_INTERVALS {5000ul, 1000ul, 100ul, 10ul}
-#define GB_SWEEP_COUNT 4
-
-/* CPython's default switch interval; the countdown goal is stated for it. */
-#define GB_DEFAULT_INTERVAL_US 5000ul
 
 typedef enum gb_scenario {
     GB_SC_CONVOY,
@@ -41,22 +44,6 @@ typedef enum gb_scenario {
     GB_SC_CPYTHON,
     GB_SC_COUNT
 } gb_scenario_t;
-
-typedef struct gb_options {
-    unsigned scenarios; /* bit (1u << gb_scenario_t) per selected scenario */
-    double seconds;     /* measured window per step */
-    gil_policy_t policies[GIL_POLICY_COUNT__];
-    unsigned npolicies;
-    unsigned long interval_us;
-    unsigned threads[GB_MAX_THREAD_COUNTS]; /* CPU thread counts, ascending */
-    unsigned nthreads;
-    const char *json_path;
-    const char *csv_path;
-    const char *plot_dir;
-    const char *trace_path;    /* --trace: Chrome trace JSON of the first convoy step */
-    const char *timeline_path; /* --timeline: its SVG timeline */
-    int quiet;
-} gb_options_t;
 
 /* Who ran a step. */
 typedef enum gb_runtime {
@@ -136,11 +123,11 @@ typedef struct gb_skip {
     char reason[96];
 } gb_skip_t;
 
-typedef struct gb_run {
-    const gb_options_t *opt;
-    int planning;       /* counting steps: record them, measure nothing */
-    size_t step_no;     /* steps done so far */
-    size_t step_total;  /* from the planning pass */
+/* What a run found: written by the scenarios, read by the report. */
+typedef struct gb_results {
+    double seconds;           /* the measured window of each step */
+    unsigned long interval_us;/* --interval */
+    double unit_ns;           /* calibrated duration of one work unit */
 
     gb_step_t *steps;
     size_t nsteps, capsteps;
@@ -150,67 +137,37 @@ typedef struct gb_run {
     unsigned ngoals;
     gb_skip_t skipped[GB_MAX_SKIPPED];
     unsigned nskipped;
+} gb_results_t;
 
-    int echo_fd;        /* our end of the socketpair to the echo process */
-    pid_t echo_pid;
-    double unit_ns;     /* calibrated duration of one work unit */
-} gb_run_t;
-
-/* ---- gilbench.c ---------------------------------------------------------- */
+/* ---- names ------------------------------------------------------------------- */
 const char *gb_scenario_name(gb_scenario_t sc);
 const char *gb_runtime_name(gb_runtime_t rt);
 const char *gb_kind_name(gb_kind_t kind);
 /* A label for the step's policy column: "cpython" for libgil, or the
  * interpreter ("CPython 3.11.7"). */
 void gb_step_label(const gb_step_t *st, char *buf, size_t size);
+
+/* What a step of that kind measures. */
+int gb_kind_has_io(gb_kind_t kind);  /* IO_ALONE, CONVOY */
+int gb_kind_has_cpu(gb_kind_t kind); /* CPU_ALONE, CONVOY */
+int gb_kind_is_workers(gb_kind_t kind);
+
+/* The step of the same scenario, runtime, policy and interval as st with
+ * that kind and thread count, or NULL. */
+const gb_step_t *gb_find_sibling(const gb_results_t *res, const gb_step_t *st, gb_kind_t kind,
+                                 unsigned threads);
+
+/* ---- messages ---------------------------------------------------------------- */
+/* "gilbench: ..." on stderr, then exit(1): for failures that are bugs. */
 void gb_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-void gb_note(const gb_run_t *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A progress line on stderr, unless notes are off (--quiet, planning). */
+void gb_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void gb_notes_enable(int on);
 
-/* ---- gilbench_work.c ----------------------------------------------------- */
-/* One work unit: a dependent chain of multiply-adds, ~50 ns once
- * calibrated.  Inline so that a CPU thread's loop is unit, check, unit... */
-static inline uint64_t gb_unit(uint64_t x, unsigned iters)
-{
-    for (unsigned i = 0; i < iters; i++)
-        x = x * 6364136223846793005u + 1442695040888963407u;
-    return x;
-}
-extern unsigned gb_unit_iters;
-
-uint64_t gb_now_ns(void);
+/* ---- the clock and the system --------------------------------------------------- */
+uint64_t gb_now_ns(void); /* CLOCK_MONOTONIC */
 void gb_sleep_until(uint64_t deadline_ns);
-double gb_calibrate(void);
-int gb_echo_start(gb_run_t *run);
-void gb_echo_stop(gb_run_t *run);
-gil_t *gb_gil_new(gil_policy_t policy, unsigned long interval_us, const char *name);
-gil_tstate_t *gb_tstate_new(gil_t *gil, const char *name);
-void gb_tstate_done(gil_tstate_t *ts);
-void gb_acquire(gil_tstate_t *ts);
-void gb_check(gil_tstate_t *ts);
-/* units work units with a check point between each. */
-uint64_t gb_work(gil_tstate_t *ts, uint64_t x, uint64_t units);
-double gb_warmup_seconds(double seconds);
-void gb_lat_from_samples(gb_lat_t *out, uint64_t *ns, size_t n);
-void gb_measure_threads(gb_run_t *run, gb_step_t *st);   /* IO_ALONE, CPU_ALONE, CONVOY */
-void gb_measure_countdown(gb_run_t *run, gb_step_t *st);
-
-/* ---- gilbench_workers.c -------------------------------------------------- */
-void gb_measure_workers(gb_run_t *run, gb_step_t *st);
-
-/* ---- gilbench_ext.c ------------------------------------------------------ */
 /* 1 if an executable of that name is on PATH. */
 int gb_on_path(const char *name);
-/* 0 if the runtime can run (interpreter on PATH and script present), else
- * -1 with a reason in why. */
-int gb_external_available(gb_runtime_t rt, char *why, size_t size);
-/* 0 on success, -1 (with a message on stderr) if the interpreter failed. */
-int gb_measure_external(gb_run_t *run, gb_step_t *st);
 
-/* ---- gilbench_report.c --------------------------------------------------- */
-void gb_print_scenario(const gb_run_t *run, gb_scenario_t sc);
-void gb_print_goals(const gb_run_t *run);
-int gb_write_json(const gb_run_t *run, const char *path);
-int gb_write_csv(const gb_run_t *run, const char *path);
-int gb_plot(const gb_run_t *run, const char *dir);
-
-#endif /* GILBENCH_H */
+#endif /* GILBENCH_BASE_H */
