@@ -1,14 +1,15 @@
 # bench/bench.mk - the benchmark suite, included by the top Makefile.
 #
-#   make bench         gilbench with its defaults: tables on stdout, JSON, CSV
-#                      and SVG charts in $(BENCH_RESULTS)/
+#   make bench         gilbench with its defaults: tables on stdout, JSON,
+#                      google-benchmark JSON, CSV and SVG charts in
+#                      $(BENCH_RESULTS)/
 #                      (GILBENCH_ARGS=... adds gilbench options)
 #   make bench-micro   google-benchmark micro benchmarks; BENCH_ARGS=... is
 #                      passed through (BENCH_ARGS=--benchmark_format=json)
 #   make bench-smoke   gilbench with tiny durations (part of `make test`)
 #
-# gilbench is plain C + libgil; only bench-micro needs google-benchmark, so
-# `make test` (which runs bench-smoke) needs neither it nor gnuplot.
+# gilbench is plain C + libgil; only bench-micro needs google-benchmark's
+# library.  `make test` (bench-smoke) needs its tools (compare.py).
 
 BENCH_BUILD   := $(BUILD)/bench
 BENCH_RESULTS ?= bench-results
@@ -39,7 +40,7 @@ $(GILBENCH): $(GILBENCH_SRCS) $(wildcard bench/gilbench*.h) bench/timeline.c ben
 bench: $(GILBENCH) | deps-bench
 	@mkdir -p $(BENCH_RESULTS)
 	$(GILBENCH) --json $(BENCH_RESULTS)/gilbench.json --csv $(BENCH_RESULTS)/gilbench.csv \
-	    --plot $(BENCH_RESULTS) $(GILBENCH_ARGS)
+	    --gbench-json $(BENCH_RESULTS)/gilbench-gbench.json --plot $(BENCH_RESULTS) $(GILBENCH_ARGS)
 
 $(BENCH_BUILD)/gbench.o: bench/gbench.cc bench/gbench.h | $(BENCH_BUILD) deps-bench
 	$(CXX) $(CXXFLAGS_BENCH) -c $< -o $@
@@ -58,5 +59,8 @@ $(MICRO): $(BENCH_BUILD)/micro.o $(BENCH_BUILD)/gbench.o $(BUILD)/libgil.a
 bench-micro: $(MICRO)
 	$(MICRO) $(BENCH_ARGS)
 
-bench-smoke:: $(GILBENCH)
-	@tests/smoke_gilbench.sh $(GILBENCH)
+# The examples' usage is checked there too; compare.py (libbenchmark-tools,
+# with python3-scipy) diffs two --gbench-json files.
+SMOKE_EXAMPLES := $(addprefix $(BUILD)/examples/,extension foreign_thread worker_pool minivm)
+bench-smoke:: $(GILBENCH) $(SMOKE_EXAMPLES) | deps-test
+	@tests/smoke_gilbench.sh $(GILBENCH) $(BUILD)/examples

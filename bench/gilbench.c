@@ -7,7 +7,8 @@
  *
  *   gilbench [--scenario NAME[,NAME...]] [--seconds S] [--policy NAME|all]
  *            [--interval US] [--threads LIST] [--json FILE] [--csv FILE]
- *            [--plot DIR] [--trace FILE] [--timeline FILE] [--quiet] [--help]
+ *            [--gbench-json FILE] [--plot DIR] [--trace FILE] [--timeline FILE]
+ *            [--quiet] [-h|--help] [--version]
  */
 #include "gilbench_scenario.h"
 #include "gilbench_report.h"
@@ -22,53 +23,115 @@
 
 #define EXIT_USAGE 2
 
-/* ---- options ---------------------------------------------------------------- */
+/* ---- help ------------------------------------------------------------------- */
 
-static void usage(FILE *f)
+static void print_policy_names(FILE *f, const char *sep)
+{
+    for (int p = 0; gil_policy_name((gil_policy_t)p) != NULL; p++)
+        fprintf(f, "%s%s", p ? sep : "", gil_policy_name((gil_policy_t)p));
+}
+
+/* The manual: gilbench -h, --help. */
+static void help(FILE *f)
 {
     fprintf(f,
-        "usage: gilbench [options]\n"
+        "NAME\n"
+        "    gilbench - what a global interpreter lock does to threads\n"
         "\n"
-        "Shows what a global interpreter lock does to threads, with libgil as a\n"
-        "model of CPython's GIL and, side by side, real CPython and Ruby.\n"
+        "SYNOPSIS\n"
+        "    gilbench [--scenario LIST] [--seconds S] [--policy LIST|all] [--interval US]\n"
+        "             [--threads LIST] [--json FILE] [--gbench-json FILE] [--csv FILE]\n"
+        "             [--plot DIR] [--trace FILE] [--timeline FILE] [--quiet]\n"
+        "    gilbench -h | --help\n"
+        "    gilbench --version\n"
         "\n"
-        "Scenarios (--scenario, default all, in this order):\n"
-        "  convoy     an I/O thread doing 1-byte round trips with an echo process,\n"
-        "             alone and beside 1, 2, 4 CPU-bound threads: how much the\n"
-        "             I/O thread slows down (the convoy effect, bpo-7946)\n"
-        "  countdown  a fixed amount of CPU work done by one thread, then split\n"
-        "             over 2 and 4 threads (Beazley's countdown): what threads cost\n"
-        "  interval   convoy (1 CPU thread) and countdown (2 threads) at switch\n"
-        "             intervals of 5 ms, 1 ms, 100 us, 10 us: I/O latency traded\n"
-        "             against CPU throughput\n"
-        "  workers    a pool of 4 queue workers with short, long and C-extension\n"
-        "             tasks: short-task latency on one GIL, then sharded over two\n"
-        "  cpython    the convoy workload in real CPython (python3) and Ruby, if\n"
-        "             installed, next to the model's numbers\n"
+        "DESCRIPTION\n"
+        "    Measures libgil, a model of CPython's GIL, under each scheduling policy,\n"
+        "    and real CPython and Ruby side by side.  Every step runs a fresh GIL with\n"
+        "    its threads, warms up, then measures a window; ratios are taken against\n"
+        "    baselines measured in the same run.  Tables go to stdout, one progress\n"
+        "    line per step to stderr.\n"
         "\n"
-        "Options:\n"
-        "  --scenario NAME[,NAME]  scenarios to run, or all (default all)\n"
-        "  --seconds S      measured window per step (default 1; a step also\n"
-        "                   warms up for min(S/10, 0.1) s)\n"
-        "  --policy NAME    libgil scheduling policy, or all (default all):");
-    for (int p = 0; gil_policy_name((gil_policy_t)p) != NULL; p++)
-        fprintf(f, " %s", gil_policy_name((gil_policy_t)p));
+        "SCENARIOS (--scenario, default all, run in this order)\n"
+        "    convoy     an I/O thread doing 1-byte round trips with an echo process,\n"
+        "               alone and beside 1, 2, 4 CPU-bound threads: how much the\n"
+        "               I/O thread slows down (the convoy effect, bpo-7946)\n"
+        "    countdown  a fixed amount of CPU work done by one thread, then split\n"
+        "               over 2 and 4 threads (Beazley's countdown): what threads cost\n"
+        "    interval   convoy (1 CPU thread) and countdown (2 threads) at switch\n"
+        "               intervals of 5 ms, 1 ms, 100 us, 10 us: I/O latency traded\n"
+        "               against CPU throughput\n"
+        "    workers    a pool of 4 queue workers with short, long and C-extension\n"
+        "               tasks: short-task latency on one GIL, then sharded over two\n"
+        "    cpython    the convoy workload in real CPython (python3) and Ruby, if\n"
+        "               installed, next to the model's numbers\n"
+        "\n"
+        "OPTIONS\n"
+        "    --scenario LIST\n"
+        "        Scenarios to run, comma-separated, or all (the default).\n"
+        "    --seconds S\n"
+        "        The measured window of each step (default 1, at most 3600).  Each\n"
+        "        step first warms up for min(S/10, 0.1) s.\n"
+        "    --policy LIST|all\n"
+        "        libgil scheduling policies, comma-separated, or all (the default):\n"
+        "        ");
+    print_policy_names(f, ", ");
     fprintf(f,
+        ".\n"
+        "    --interval US\n"
+        "        The switch interval of convoy, countdown, workers and cpython in\n"
+        "        microseconds (default 5000, CPython's); interval sweeps its own.\n"
+        "    --threads LIST\n"
+        "        CPU-thread counts for convoy and cpython, thread counts for\n"
+        "        countdown: comma-separated, each 1-%d (default 1,2,4).\n"
+        "    --json FILE\n"
+        "        Every step, comparison, skipped runtime and goal as JSON.\n"
+        "    --gbench-json FILE\n"
+        "        Every figure of every step in google-benchmark's JSON format, so\n"
+        "        that its tools/compare.py can diff two runs (Debian:\n"
+        "        libbenchmark-tools, /usr/share/benchmark/compare.py).\n"
+        "    --csv FILE\n"
+        "        Every measured value as CSV, one per row.\n"
+        "    --plot DIR\n"
+        "        SVG charts into DIR, drawn by gnuplot (without gnuplot: a note).\n"
+        "    --trace FILE\n"
+        "        Trace the measured window of the first libgil convoy step (of\n"
+        "        convoy, interval or cpython) as Chrome trace JSON (open it in\n"
+        "        ui.perfetto.dev or chrome://tracing).\n"
+        "    --timeline FILE\n"
+        "        The same window's last 50 ms as an SVG timeline.\n"
+        "    --quiet\n"
+        "        No progress lines on stderr.\n"
+        "    -h, --help\n"
+        "        This text, on stdout.\n"
+        "    --version\n"
+        "        gilbench's and libgil's versions.\n"
         "\n"
-        "  --interval US    switch interval for convoy, countdown, workers and\n"
-        "                   cpython (default 5000, CPython's); interval sweeps its own\n"
-        "  --threads LIST   CPU thread counts, comma-separated (default 1,2,4)\n"
-        "  --json FILE      write every step and goal as JSON\n"
-        "  --csv FILE       write every measurement as CSV (one value per row)\n"
-        "  --plot DIR       draw SVG charts into DIR with gnuplot\n"
-        "  --trace FILE     trace the first convoy step's window: Chrome trace JSON\n"
-        "                   (open in ui.perfetto.dev or chrome://tracing)\n"
-        "  --timeline FILE  the same window's last 50 ms as an SVG timeline\n"
-        "  --quiet          no progress lines on stderr\n"
-        "  --help           this text\n"
+        "EXIT STATUS\n"
+        "    0  the run completed (a missed goal is reported, not an error)\n"
+        "    1  a measurement or an output file failed\n"
+        "    2  bad usage: an unknown option, a missing or malformed value, or\n"
+        "       --trace/--timeline without a step to trace\n"
         "\n"
-        "Tables go to stdout, progress to stderr.  Exit status 2 on a bad option.\n");
+        "EXAMPLES\n"
+        "    gilbench --scenario convoy --policy cpython,priority --seconds 3\n"
+        "    gilbench --gbench-json a.json; gilbench --gbench-json b.json\n"
+        "    /usr/bin/python3 /usr/share/benchmark/compare.py benchmarks a.json b.json\n"
+        "\n"
+        "SEE ALSO\n"
+        "    docs/benchmarks.md in the libgil sources.\n",
+        GB_MAX_THREADS);
 }
+
+/* gilbench's own version: bumped when its options or output formats change. */
+#define GILBENCH_VERSION "0.2.0"
+
+static void version(void)
+{
+    printf("gilbench %s\nlibgil %s\n", GILBENCH_VERSION, gil_version_string());
+}
+
+/* ---- options ---------------------------------------------------------------- */
 
 static void usage_error(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void usage_error(const char *fmt, ...)
@@ -82,49 +145,87 @@ static void usage_error(const char *fmt, ...)
     exit(EXIT_USAGE);
 }
 
-static void parse_scenarios(gb_options_t *opt, const char *arg)
+/* Call item(opt, token) for each comma-separated item of arg (the value of
+ * the option name).  An empty list, an empty item (",,", a leading or a
+ * trailing comma) or an overlong item is a usage error. */
+static void for_each_item(gb_options_t *opt, const char *name, const char *arg,
+                          void (*item)(gb_options_t *, const char *))
 {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", arg);
-    opt->scenarios = 0;
-    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (strcmp(tok, "all") == 0) {
-            opt->scenarios = (1u << GB_SC_COUNT) - 1;
-            continue;
-        }
-        int found = 0;
-        for (int sc = 0; sc < GB_SC_COUNT; sc++)
-            if (strcmp(tok, gb_scenario_name((gb_scenario_t)sc)) == 0) {
-                opt->scenarios |= 1u << sc;
-                found = 1;
-            }
-        if (!found)
-            usage_error("--scenario: unknown scenario '%s' (convoy, countdown, interval, "
-                        "workers, cpython, all)", tok);
+    if (*arg == '\0')
+        usage_error("%s: empty list", name);
+    for (const char *p = arg;;) {
+        size_t len = strcspn(p, ",");
+        char tok[64];
+        if (len == 0)
+            usage_error("%s: empty item in '%s'", name, arg);
+        if (len >= sizeof tok)
+            usage_error("%s: item too long in '%s'", name, arg);
+        memcpy(tok, p, len);
+        tok[len] = '\0';
+        item(opt, tok);
+        if (p[len] == '\0')
+            return;
+        p += len + 1;
     }
-    if (opt->scenarios == 0)
-        usage_error("--scenario: no scenario given");
 }
 
-static void parse_policy(gb_options_t *opt, const char *arg)
+/* A list item about to be added as the count-th of at most max. */
+static void check_new_item(const char *name, const char *tok, int repeated, unsigned count,
+                           unsigned max)
 {
-    opt->npolicies = 0;
-    if (strcmp(arg, "all") == 0) {
+    if (repeated)
+        usage_error("%s: %s given twice", name, tok);
+    if (count == max)
+        usage_error("%s: at most %u items", name, max);
+}
+
+static void scenario_item(gb_options_t *opt, const char *tok)
+{
+    if (strcmp(tok, "all") == 0) {
+        opt->scenarios = (1u << GB_SC_COUNT) - 1;
+        return;
+    }
+    for (int sc = 0; sc < GB_SC_COUNT; sc++)
+        if (strcmp(tok, gb_scenario_name((gb_scenario_t)sc)) == 0) {
+            opt->scenarios |= 1u << sc;
+            return;
+        }
+    usage_error("--scenario: unknown scenario '%s' (convoy, countdown, interval, workers, "
+                "cpython, all)", tok);
+}
+
+static void parse_scenarios(gb_options_t *opt, const char *arg)
+{
+    opt->scenarios = 0;
+    for_each_item(opt, "--scenario", arg, scenario_item);
+}
+
+static void policy_item(gb_options_t *opt, const char *tok)
+{
+    if (strcmp(tok, "all") == 0) {
+        opt->npolicies = 0;
         for (int p = 0; gil_policy_name((gil_policy_t)p) != NULL; p++)
             if (opt->npolicies < GB_MAX_POLICIES)
                 opt->policies[opt->npolicies++] = (gil_policy_t)p;
         return;
     }
     gil_policy_t p;
-    if (gil_policy_from_name(arg, &p) != 0) {
-        char known[256] = "";
-        size_t len = 0;
-        for (int q = 0; gil_policy_name((gil_policy_t)q) != NULL && len < sizeof known; q++)
-            len += (size_t)snprintf(known + len, sizeof known - len, "%s, ",
-                                    gil_policy_name((gil_policy_t)q));
-        usage_error("--policy: unknown policy '%s' (known: %sall)", arg, known);
+    if (gil_policy_from_name(tok, &p) != 0) {
+        fprintf(stderr, "gilbench: --policy: unknown policy '%s' (known: ", tok);
+        print_policy_names(stderr, ", ");
+        usage_error("all)");
     }
+    int repeated = 0;
+    for (unsigned i = 0; i < opt->npolicies; i++)
+        repeated |= opt->policies[i] == p;
+    check_new_item("--policy", tok, repeated, opt->npolicies, GB_MAX_POLICIES);
     opt->policies[opt->npolicies++] = p;
+}
+
+static void parse_policies(gb_options_t *opt, const char *arg)
+{
+    opt->npolicies = 0;
+    for_each_item(opt, "--policy", arg, policy_item);
 }
 
 static double parse_seconds(const char *arg)
@@ -156,29 +257,35 @@ static int cmp_unsigned(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static void threads_item(gb_options_t *opt, const char *tok)
+{
+    unsigned n = (unsigned)parse_ulong("--threads", tok, 1, GB_MAX_THREADS);
+    int repeated = 0;
+    for (unsigned i = 0; i < opt->nthreads; i++)
+        repeated |= opt->threads[i] == n;
+    check_new_item("--threads", tok, repeated, opt->nthreads, GB_MAX_THREAD_COUNTS);
+    opt->threads[opt->nthreads++] = n;
+}
+
 static void parse_threads(gb_options_t *opt, const char *arg)
 {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", arg);
     opt->nthreads = 0;
-    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (opt->nthreads == GB_MAX_THREAD_COUNTS)
-            usage_error("--threads: at most %d counts", GB_MAX_THREAD_COUNTS);
-        unsigned n = (unsigned)parse_ulong("--threads", tok, 1, GB_MAX_THREADS);
-        for (unsigned i = 0; i < opt->nthreads; i++)
-            if (opt->threads[i] == n)
-                usage_error("--threads: %u given twice", n);
-        opt->threads[opt->nthreads++] = n;
-    }
-    if (opt->nthreads == 0)
-        usage_error("--threads: expected a list such as 1,2,4, got '%s'", arg);
+    for_each_item(opt, "--threads", arg, threads_item);
     qsort(opt->threads, opt->nthreads, sizeof opt->threads[0], cmp_unsigned);
+}
+
+/* The option argv[optind - 1] named, without any "=value". */
+static const char *option_word(char **argv, char *buf, size_t size)
+{
+    const char *w = argv[optind - 1];
+    snprintf(buf, size, "%.*s", (int)strcspn(w, "="), w);
+    return buf;
 }
 
 static void parse_options(gb_options_t *opt, int argc, char **argv)
 {
-    enum { O_SCENARIO = 256, O_SECONDS, O_POLICY, O_INTERVAL, O_THREADS, O_JSON, O_CSV,
-           O_PLOT, O_TRACE, O_TIMELINE, O_QUIET, O_HELP };
+    enum { O_SCENARIO = 256, O_SECONDS, O_POLICY, O_INTERVAL, O_THREADS, O_JSON, O_GBENCH,
+           O_CSV, O_PLOT, O_TRACE, O_TIMELINE, O_QUIET, O_VERSION };
     static const struct option longopts[] = {
         {"scenario", required_argument, NULL, O_SCENARIO},
         {"seconds", required_argument, NULL, O_SECONDS},
@@ -186,52 +293,79 @@ static void parse_options(gb_options_t *opt, int argc, char **argv)
         {"interval", required_argument, NULL, O_INTERVAL},
         {"threads", required_argument, NULL, O_THREADS},
         {"json", required_argument, NULL, O_JSON},
+        {"gbench-json", required_argument, NULL, O_GBENCH},
         {"csv", required_argument, NULL, O_CSV},
         {"plot", required_argument, NULL, O_PLOT},
         {"trace", required_argument, NULL, O_TRACE},
         {"timeline", required_argument, NULL, O_TIMELINE},
         {"quiet", no_argument, NULL, O_QUIET},
-        {"help", no_argument, NULL, O_HELP},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
     };
+    char word[64];
 
     memset(opt, 0, sizeof *opt);
     opt->scenarios = (1u << GB_SC_COUNT) - 1;
     opt->seconds = 1.0;
     opt->interval_us = GB_DEFAULT_INTERVAL_US;
-    parse_policy(opt, "all");
+    parse_policies(opt, "all");
     parse_threads(opt, "1,2,4");
 
-    opterr = 0; /* our own messages */
+    opterr = 0; /* our own messages; ':' first: a missing value returns ':' */
     for (;;) {
-        int c = getopt_long(argc, argv, "", longopts, NULL);
+        int index = -1;
+        int c = getopt_long(argc, argv, ":h", longopts, &index);
         if (c == -1)
             break;
+        /* "--json --csv x.csv" would take "--csv" as the file name. */
+        if (optarg != NULL && index >= 0) {
+            if (*optarg == '\0')
+                usage_error("--%s needs a value", longopts[index].name);
+            if (strncmp(optarg, "--", 2) == 0)
+                usage_error("--%s needs a value (got the option '%s')", longopts[index].name,
+                            optarg);
+        }
         switch (c) {
         case O_SCENARIO: parse_scenarios(opt, optarg); break;
         case O_SECONDS: opt->seconds = parse_seconds(optarg); break;
-        case O_POLICY: parse_policy(opt, optarg); break;
+        case O_POLICY: parse_policies(opt, optarg); break;
         case O_INTERVAL:
             opt->interval_us = parse_ulong("--interval", optarg, 1, 10000000);
             break;
         case O_THREADS: parse_threads(opt, optarg); break;
         case O_JSON: opt->json_path = optarg; break;
+        case O_GBENCH: opt->gbench_path = optarg; break;
         case O_CSV: opt->csv_path = optarg; break;
         case O_PLOT: opt->plot_dir = optarg; break;
         case O_TRACE: opt->trace.trace_path = optarg; break;
         case O_TIMELINE: opt->trace.timeline_path = optarg; break;
         case O_QUIET: opt->quiet = 1; break;
-        case O_HELP:
-            usage(stdout);
+        case 'h':
+            help(stdout);
+            exit(0);
+        case O_VERSION:
+            version();
             exit(0);
         case ':':
-            usage_error("%s needs an argument", argv[optind - 1]);
+            usage_error("%s needs a value", option_word(argv, word, sizeof word));
         default:
-            usage_error("unknown option '%s'", argv[optind - 1]);
+            if (optopt != 0)
+                usage_error("unknown option '-%c'", optopt);
+            usage_error("unknown option '%s'", option_word(argv, word, sizeof word));
         }
     }
     if (optind < argc)
         usage_error("unexpected argument '%s'", argv[optind]);
+}
+
+/* --trace/--timeline trace the first libgil convoy step: is there one? */
+static int has_traceable_step(const gb_results_t *res)
+{
+    for (size_t i = 0; i < res->nsteps; i++)
+        if (res->steps[i].runtime == GB_RT_LIBGIL && res->steps[i].kind == GB_K_CONVOY)
+            return 1;
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -243,22 +377,28 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     memset(&run, 0, sizeof run);
     run.opt = &opt;
-
-    /* Before any thread exists: the echo process is a plain fork. */
-    if (gb_rig_start(&run.rig, opt.seconds) != 0)
-        gb_die("cannot start the echo process: %s", strerror(errno));
     run.res.seconds = opt.seconds;
     run.res.interval_us = opt.interval_us;
-    run.res.unit_ns = run.rig.unit_ns;
+    run.res.executable = argv[0];
 
+    /* The planning pass measures nothing: it numbers the steps, and shows
+     * whether --trace has a step to trace before anything runs. */
     run.planning = 1;
     gb_notes_enable(0);
     gb_run_scenarios(&run);
     run.step_total = run.res.nsteps;
     double estimate = gb_estimate_seconds(&run);
+    if ((opt.trace.trace_path || opt.trace.timeline_path) && !has_traceable_step(&run.res))
+        usage_error("--trace/--timeline trace a convoy step of libgil, and the scenarios "
+                    "chosen have none (add convoy, interval or cpython to --scenario)");
     gb_reset_results(&run);
     run.planning = 0;
     gb_notes_enable(!opt.quiet);
+
+    /* Before any thread exists: the echo process is a plain fork. */
+    if (gb_rig_start(&run.rig, opt.seconds) != 0)
+        gb_die("cannot start the echo process: %s", strerror(errno));
+    run.res.unit_ns = run.rig.unit_ns;
 
     printf("gilbench: libgil %s, %ld CPUs online, work unit %.1f ns (%u multiply-adds), "
            "%g s per step\n", gil_version_string(), sysconf(_SC_NPROCESSORS_ONLN),
@@ -272,6 +412,8 @@ int main(int argc, char **argv)
 
     int status = 0;
     if (opt.json_path && gb_write_json(&run.res, opt.json_path) != 0)
+        status = 1;
+    if (opt.gbench_path && gb_write_gbench_json(&run.res, opt.gbench_path) != 0)
         status = 1;
     if (opt.csv_path && gb_write_csv(&run.res, opt.csv_path) != 0)
         status = 1;

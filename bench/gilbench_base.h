@@ -92,6 +92,9 @@ typedef struct gb_step {
     double offered_per_s;/* workers: arrival rate of the schedule */
     gb_lat_t short_lat;  /* workers: short tasks, enqueue -> done */
     gb_lat_t long_lat;   /* workers: long and C-extension tasks */
+    double cpu_s;        /* libgil: CPU time of the whole process (user + sys,
+                          * every thread, getrusage RUSAGE_SELF) during the
+                          * window; < 0 unknown (interpreters) */
     gil_stats_t gil;     /* libgil: the counters of the step's GIL(s) */
     char version[32];    /* external runtimes: the interpreter's version */
 
@@ -128,6 +131,7 @@ typedef struct gb_results {
     double seconds;           /* the measured window of each step */
     unsigned long interval_us;/* --interval */
     double unit_ns;           /* calibrated duration of one work unit */
+    const char *executable;   /* argv[0] */
 
     gb_step_t *steps;
     size_t nsteps, capsteps;
@@ -166,6 +170,7 @@ void gb_notes_enable(int on);
 
 /* ---- the clock and the system --------------------------------------------------- */
 uint64_t gb_now_ns(void); /* CLOCK_MONOTONIC */
+double gb_cpu_seconds(void); /* this process's user + sys time so far */
 void gb_sleep_until(uint64_t deadline_ns);
 /* 1 if an executable of that name is on PATH. */
 int gb_on_path(const char *name);

@@ -9,8 +9,30 @@
 #include "gilbench_report.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+/* ---- output files ----------------------------------------------------------------- */
+
+static FILE *open_output(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        fprintf(stderr, "gilbench: %s: %s\n", path, strerror(errno));
+    return f;
+}
+
+/* fclose, which also reports a write that failed (a full disk). */
+static int close_output(FILE *f, const char *path)
+{
+    if (ferror(f) | fclose(f)) {
+        fprintf(stderr, "gilbench: %s: %s\n", path, errno ? strerror(errno) : "write error");
+        return -1;
+    }
+    return 0;
+}
 
 /* ---- metrics: the one list behind JSON and CSV --------------------------------- */
 
@@ -66,6 +88,8 @@ static void for_each_metric(const gb_step_t *st, metric_fn fn, void *ctx)
         lat_metrics("short", &st->short_lat, fn, ctx);
         lat_metrics("long", &st->long_lat, fn, ctx);
     }
+    if (st->cpu_s >= 0)
+        fn(ctx, "cpu_s", st->cpu_s, 1);
     if (st->runtime == GB_RT_LIBGIL)
         gil_metrics(&st->gil, fn, ctx);
 }
@@ -128,11 +152,9 @@ static void json_null_or(FILE *f, double v)
 
 int gb_write_json(const gb_results_t *res, const char *path)
 {
-    FILE *f = fopen(path, "w");
-    if (f == NULL) {
-        fprintf(stderr, "gilbench: %s: %s\n", path, strerror(errno));
+    FILE *f = open_output(path);
+    if (f == NULL)
         return -1;
-    }
     fprintf(f, "{\n  \"tool\": \"gilbench\", \"libgil_version\": \"%s\", \"cpus\": %ld,\n",
             gil_version_string(), sysconf(_SC_NPROCESSORS_ONLN));
     fprintf(f, "  \"seconds\": %g, \"interval_us\": %lu, \"unit_ns\": %.2f,\n", res->seconds,
@@ -178,11 +200,7 @@ int gb_write_json(const gb_results_t *res, const char *path)
                 i + 1 < res->ngoals ? "," : "");
     }
     fprintf(f, "  ]\n}\n");
-    if (fclose(f) != 0) {
-        fprintf(stderr, "gilbench: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return close_output(f, path);
 }
 
 /* ---- CSV -------------------------------------------------------------------- */
@@ -209,20 +227,174 @@ static void csv_metric(void *ctx, const char *name, double value, int known)
 
 int gb_write_csv(const gb_results_t *res, const char *path)
 {
-    FILE *f = fopen(path, "w");
-    if (f == NULL) {
-        fprintf(stderr, "gilbench: %s: %s\n", path, strerror(errno));
+    FILE *f = open_output(path);
+    if (f == NULL)
         return -1;
-    }
     fprintf(f, "scenario,runtime,policy,kind,threads,interval_us,metric,value\n");
     for (size_t i = 0; i < res->nsteps; i++) {
         csv_ctx_t ctx = {f, &res->steps[i]};
         for_each_metric(&res->steps[i], csv_metric, &ctx);
     }
-    if (fclose(f) != 0) {
-        fprintf(stderr, "gilbench: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return close_output(f, path);
 }
 
+
+/* ---- google-benchmark JSON ------------------------------------------------------ */
+
+/* One figure of a step as google-benchmark sees a benchmark: a time, lower
+ * is better.  Rates become the time per operation (a round trip, a work
+ * unit); latencies and elapsed times are themselves. */
+typedef struct gb_figure {
+    const char *name;   /* last component of the benchmark's name */
+    double real;        /* in unit */
+    double cpu;         /* in unit: process CPU time per operation where it
+                         * is known, else the same as real */
+    const char *unit;   /* "ns", "us", "ms" or "s" */
+    double iterations;  /* the samples behind the figure */
+} gb_figure_t;
+
+typedef void (*figure_fn)(void *ctx, const gb_step_t *st, const gb_figure_t *fig);
+
+static void latency_figures(const gb_step_t *st, const char *prefix, const gb_lat_t *l,
+                            figure_fn fn, void *ctx)
+{
+    char p50[32], p99[32];
+    if (l->count == 0)
+        return;
+    snprintf(p50, sizeof p50, "%s_p50", prefix);
+    snprintf(p99, sizeof p99, "%s_p99", prefix);
+    fn(ctx, st, &(gb_figure_t){p50, l->p50_us, l->p50_us, "us", (double)l->count});
+    fn(ctx, st, &(gb_figure_t){p99, l->p99_us, l->p99_us, "us", (double)l->count});
+}
+
+/* Time per operation from a rate over the window (ns), with the process's
+ * CPU time per operation when the step measured it. */
+static void per_op_figure(const gb_step_t *st, const char *name, double rate, figure_fn fn,
+                          void *ctx)
+{
+    double ops = rate * st->seconds;
+    if (!(rate > 0) || !(ops > 0))
+        return;
+    double real = 1e9 / rate;
+    double cpu = st->cpu_s >= 0 ? st->cpu_s * 1e9 / ops : real;
+    fn(ctx, st, &(gb_figure_t){name, real, cpu, "ns", ops});
+}
+
+static void for_each_figure(const gb_step_t *st, figure_fn fn, void *ctx)
+{
+    if (!st->measured)
+        return;
+    if (gb_kind_has_io(st->kind)) {
+        per_op_figure(st, "io_round_trip", st->io_rate, fn, ctx);
+        latency_figures(st, "io", &st->io_lat, fn, ctx);
+    }
+    if (gb_kind_has_cpu(st->kind))
+        per_op_figure(st, "cpu_unit", st->cpu_rate, fn, ctx);
+    if (st->kind == GB_K_COUNTDOWN && st->elapsed_s > 0) {
+        double cpu = st->cpu_s >= 0 ? st->cpu_s : st->elapsed_s;
+        fn(ctx, st, &(gb_figure_t){"elapsed", st->elapsed_s * 1e3, cpu * 1e3, "ms", 1});
+    }
+    if (gb_kind_is_workers(st->kind)) {
+        latency_figures(st, "short", &st->short_lat, fn, ctx);
+        latency_figures(st, "long", &st->long_lat, fn, ctx);
+    }
+}
+
+/* The threads a step runs, as google-benchmark counts them (at least 1). */
+static unsigned step_threads(const gb_step_t *st)
+{
+    switch (st->kind) {
+    case GB_K_IO_ALONE: return 1;
+    case GB_K_CONVOY: return st->threads + 1;
+    default: return st->threads ? st->threads : 1;
+    }
+}
+
+/* "convoy/libgil-cpython/convoy/cpu:2/interval:5000us": stable across runs
+ * (no interpreter version), so compare.py pairs the same step of two runs. */
+static void step_name(const gb_step_t *st, char *buf, size_t size)
+{
+    const char *who = st->runtime == GB_RT_LIBGIL ? gil_policy_name(st->policy)
+                                                   : gb_runtime_name(st->runtime);
+    snprintf(buf, size, "%s/%s%s/%s/cpu:%u/interval:%luus", gb_scenario_name(st->scenario),
+             st->runtime == GB_RT_LIBGIL ? "libgil-" : "", who, gb_kind_name(st->kind),
+             st->threads, st->interval_us);
+}
+
+typedef struct gbench_ctx {
+    FILE *f;
+    unsigned n;
+} gbench_ctx_t;
+
+static void gbench_counter(FILE *f, const char *name, double v)
+{
+    if (v >= 0)
+        fprintf(f, ",\n      \"%s\": %.6g", name, v);
+}
+
+static void gbench_entry(void *vctx, const gb_step_t *st, const gb_figure_t *fig)
+{
+    gbench_ctx_t *c = vctx;
+    char name[160];
+    step_name(st, name, sizeof name);
+    fprintf(c->f, "%s    {\n      \"name\": \"%s/%s\",\n      \"family_index\": %u,\n"
+                  "      \"per_family_instance_index\": 0,\n      \"run_name\": \"%s/%s\",\n"
+                  "      \"run_type\": \"iteration\",\n      \"repetitions\": 1,\n"
+                  "      \"repetition_index\": 0,\n      \"threads\": %u,\n"
+                  "      \"iterations\": %.0f,\n      \"real_time\": %.6g,\n"
+                  "      \"cpu_time\": %.6g,\n      \"time_unit\": \"%s\"",
+            c->n ? ",\n" : "", name, fig->name, c->n, name, fig->name, step_threads(st),
+            fig->iterations, fig->real, fig->cpu, fig->unit);
+    gbench_counter(c->f, "io_slowdown", st->io_slowdown);
+    gbench_counter(c->f, "cpu_fraction", st->cpu_fraction);
+    gbench_counter(c->f, "countdown_ratio", st->ratio);
+    gbench_counter(c->f, "process_cpu_s", st->cpu_s);
+    if (st->runtime == GB_RT_LIBGIL) {
+        gbench_counter(c->f, "gil_switches", (double)st->gil.switches);
+        gbench_counter(c->f, "gil_forced_switches", (double)st->gil.forced_switches);
+    }
+    fputs("\n    }", c->f);
+    c->n++;
+}
+
+static void gbench_context(FILE *f, const gb_results_t *res)
+{
+    char host[256] = "", date[64] = "";
+    time_t now = time(NULL);
+    struct tm tm;
+    double load[3] = {0, 0, 0};
+    if (gethostname(host, sizeof host) != 0)
+        host[0] = '\0';
+    host[sizeof host - 1] = '\0';
+    if (localtime_r(&now, &tm) != NULL)
+        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S%z", &tm);
+    if (getloadavg(load, 3) != 3)
+        load[0] = load[1] = load[2] = 0;
+    fprintf(f, "{\n  \"context\": {\n    \"date\": ");
+    json_string(f, date);
+    fprintf(f, ",\n    \"host_name\": ");
+    json_string(f, host);
+    fprintf(f, ",\n    \"executable\": ");
+    json_string(f, res->executable ? res->executable : "gilbench");
+    fprintf(f, ",\n    \"num_cpus\": %ld,\n    \"mhz_per_cpu\": 0,\n"
+               "    \"cpu_scaling_enabled\": false,\n    \"caches\": [],\n"
+               "    \"load_avg\": [%.2f, %.2f, %.2f],\n"
+               "    \"library_build_type\": \"release\",\n"
+               "    \"libgil_version\": \"%s\",\n    \"gilbench_seconds\": %g,\n"
+               "    \"gilbench_unit_ns\": %.2f\n  },\n  \"benchmarks\": [\n",
+            sysconf(_SC_NPROCESSORS_ONLN), load[0], load[1], load[2], gil_version_string(),
+            res->seconds, res->unit_ns);
+}
+
+int gb_write_gbench_json(const gb_results_t *res, const char *path)
+{
+    FILE *f = open_output(path);
+    if (f == NULL)
+        return -1;
+    gbench_ctx_t ctx = {f, 0};
+    gbench_context(f, res);
+    for (size_t i = 0; i < res->nsteps; i++)
+        for_each_figure(&res->steps[i], gbench_entry, &ctx);
+    fputs("\n  ]\n}\n", f);
+    return close_output(f, path);
+}

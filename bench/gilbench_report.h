@@ -13,6 +13,8 @@ void gb_print_goals(const gb_results_t *res);
 /* ---- gilbench_export.c: files (0, or -1 with a message on stderr) ------------- */
 int gb_write_json(const gb_results_t *res, const char *path);
 int gb_write_csv(const gb_results_t *res, const char *path);
+/* google-benchmark's JSON format, one benchmark per figure of each step. */
+int gb_write_gbench_json(const gb_results_t *res, const char *path);
 
 /* ---- gilbench_plot.c: SVG charts into dir (0, or -1 with a message) ----------- */
 int gb_plot(const gb_results_t *res, const char *dir);

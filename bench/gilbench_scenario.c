@@ -91,7 +91,7 @@ static size_t run_step(gb_run_t *run, gb_scenario_t sc, gb_runtime_t rt, gil_pol
     st->kind = kind;
     st->threads = threads;
     st->interval_us = interval_us;
-    st->io_slowdown = st->cpu_fraction = st->ratio = -1;
+    st->io_slowdown = st->cpu_fraction = st->ratio = st->cpu_s = -1;
     if (run->planning)
         return idx;
 

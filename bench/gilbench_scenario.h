@@ -23,6 +23,7 @@ typedef struct gb_options {
     unsigned threads[GB_MAX_THREAD_COUNTS]; /* CPU thread counts, ascending */
     unsigned nthreads;
     const char *json_path;
+    const char *gbench_path; /* --gbench-json */
     const char *csv_path;
     const char *plot_dir;
     gb_trace_req_t trace;  /* --trace, --timeline: the first convoy step */

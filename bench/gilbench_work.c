@@ -438,9 +438,11 @@ void gb_measure_threads(const gb_rig_t *rig, gb_step_t *st, const gb_trace_req_t
     if (trace && gil_trace_start(gil, 1u << 18) != 0)
         gb_die("gil_trace_start failed");
     uint64_t t0 = gb_now_ns();
+    double cpu0 = gb_cpu_seconds();
     gb_sleep_until(t0 + (uint64_t)(seconds * 1e9));
     atomic_store_explicit(&crew.phase, GB_STOP, memory_order_relaxed);
     uint64_t t1 = gb_now_ns();
+    st->cpu_s = gb_cpu_seconds() - cpu0;
     if (trace) {
         timeline_opts_t o;
         timeline_opts_init(&o);
@@ -497,11 +499,13 @@ void gb_measure_countdown(const gb_rig_t *rig, gb_step_t *st)
     }
     pthread_barrier_wait(&crew.start);
     uint64_t t0 = gb_now_ns(), t1 = t0;
+    double cpu0 = gb_cpu_seconds();
     for (unsigned i = 0; i < n; i++) {
         pthread_join(cpu[i].thread, NULL);
         if (cpu[i].done_ns > t1)
             t1 = cpu[i].done_ns;
     }
+    st->cpu_s = gb_cpu_seconds() - cpu0;
     st->elapsed_s = (double)(t1 - t0) / 1e9;
     st->seconds = st->elapsed_s;
     st->cpu_rate = (double)total / st->elapsed_s;

@@ -253,6 +253,7 @@ void gb_measure_workers(const gb_rig_t *rig, gb_step_t *st)
 
     /* The producer: this thread, on the schedule. */
     uint64_t t0 = gb_now_ns();
+    double cpu0 = gb_cpu_seconds();
     for (size_t i = 0; i < ntasks; i++) {
         task_t *t = &tasks[i];
         gb_sleep_until(t0 + t->arrival_ns);
@@ -263,6 +264,7 @@ void gb_measure_workers(const gb_rig_t *rig, gb_step_t *st)
         queue_close(&shard[s].queue);
     for (unsigned i = 0; i < GB_WORKERS; i++)
         pthread_join(workers[i].thread, NULL);
+    st->cpu_s = gb_cpu_seconds() - cpu0;
 
     summarize(st, tasks, ntasks, t0);
     /* The stats of the GIL the short tasks ran on. */

@@ -1,12 +1,17 @@
 #!/bin/sh
 # smoke_gilbench.sh [GILBENCH] - keep the benchmark suite from rotting.
 #
-# Runs every gilbench scenario with tiny durations, checks that each one
-# prints its table and puts its fields in the --json output (and rows in
-# --csv), that charts are drawn when gnuplot is installed, and that bad
-# options exit with status 2.  Part of `make test` (bench-smoke): needs
-# neither google-benchmark nor gnuplot; python3 checks the JSON if present,
-# grep otherwise.
+# Checks that gilbench's files call only down their layers; runs every
+# gilbench scenario with tiny durations and checks that each one prints its
+# table and puts its fields in the --json output (and rows in --csv), that
+# charts are drawn when gnuplot is installed, that every option error exits
+# with status 2 and its message before anything runs, that -h/--help and
+# --version exit 0, that the examples' --help exits 0 and bad usage 2, and
+# that google-benchmark's compare.py diffs two --gbench-json files.  Part of
+# `make test` (bench-smoke, which installs libbenchmark-tools and
+# python3-scipy); python3 checks the JSON if present, grep otherwise.
+#
+#   smoke_gilbench.sh [GILBENCH [EXAMPLES_DIR]]
 set -u
 
 bin=${1:-build/bench/gilbench}
@@ -48,10 +53,12 @@ plot=""
 command -v gnuplot >/dev/null 2>&1 && plot="--plot $tmp/svg"
 # shellcheck disable=SC2086 # $plot is two words or none
 "$bin" --seconds 0.02 --quiet --json "$tmp/out.json" --csv "$tmp/out.csv" $plot \
-    >"$tmp/out.txt" 2>"$tmp/err.txt" || {
+    --gbench-json "$tmp/gbench-a.json" >"$tmp/out.txt" 2>"$tmp/err.txt"
+rc=$?
+if [ "$rc" -ne 0 ]; then
     cat "$tmp/err.txt" >&2
-    fail "gilbench exited with status $?"
-}
+    fail "gilbench exited with status $rc"
+fi
 
 for s in convoy countdown interval workers cpython; do
     grep -q "^== $s:" "$tmp/out.txt" || fail "no table for scenario $s"
@@ -128,31 +135,131 @@ if [ -n "$plot" ]; then
 fi
 
 # ---- options -------------------------------------------------------------------
-"$bin" --help >"$tmp/help.txt" 2>&1 || fail "--help exited with status $?"
-for s in convoy countdown interval workers cpython; do
-    grep -q "^  $s " "$tmp/help.txt" || fail "--help does not explain $s"
+# -h and --help: the manual on stdout, nothing on stderr, exit 0.
+for h in -h --help; do
+    "$bin" $h >"$tmp/help.txt" 2>"$tmp/help.err" || fail "gilbench $h exited with status $?"
+    [ -s "$tmp/help.err" ] && fail "gilbench $h wrote to stderr"
+    for section in NAME SYNOPSIS DESCRIPTION SCENARIOS OPTIONS "EXIT STATUS" EXAMPLES; do
+        grep -q "^$section" "$tmp/help.txt" || fail "gilbench $h has no $section section"
+    done
+    for s in convoy countdown interval workers cpython; do
+        grep -q "^    $s " "$tmp/help.txt" || fail "gilbench $h does not explain $s"
+    done
+    for o in --scenario --seconds --policy --interval --threads --json --gbench-json --csv \
+        --plot --trace --timeline --quiet --version; do
+        grep -q -- "^    $o\( \|$\)" "$tmp/help.txt" || fail "gilbench $h does not explain $o"
+        grep -q -- "\[$o" "$tmp/help.txt" || [ "$o" = --version ] ||
+            fail "gilbench $h: $o is not in the synopsis"
+    done
 done
 
+# --version: gilbench's and the loaded libgil's versions, exit 0.
+"$bin" --version >"$tmp/version.txt" 2>&1 || fail "gilbench --version exited with status $?"
+grep -Eq '^gilbench [0-9]+\.[0-9]+\.[0-9]+$' "$tmp/version.txt" || fail "--version: no gilbench version"
+grep -Eq '^libgil [0-9]+\.[0-9]+\.[0-9]+$' "$tmp/version.txt" || fail "--version: no libgil version"
+
+# expect_usage_error MESSAGE ARG...: exit 2, MESSAGE on stderr, nothing run.
 expect_usage_error() {
-    "$bin" "$@" >/dev/null 2>"$tmp/usage.txt"
+    msg=$1
+    shift
+    "$bin" "$@" >"$tmp/usage.out" 2>"$tmp/usage.txt"
     rc=$?
     [ "$rc" -eq 2 ] || fail "gilbench $* exited with $rc, expected 2"
-    grep -q '^gilbench: ' "$tmp/usage.txt" || fail "gilbench $* gave no message"
+    grep -qF -- "gilbench: $msg" "$tmp/usage.txt" ||
+        fail "gilbench $*: expected 'gilbench: $msg', got: $(head -1 "$tmp/usage.txt")"
+    [ -s "$tmp/usage.out" ] && fail "gilbench $*: started measuring before the usage error"
+    return 0
 }
-expect_usage_error --seconds abc
-expect_usage_error --seconds 0
-expect_usage_error --seconds -1
-expect_usage_error --scenario nope
-expect_usage_error --scenario convoy,nope
-expect_usage_error --policy nope
-expect_usage_error --threads 0
-expect_usage_error --threads 1,x
-expect_usage_error --threads 2,2
-expect_usage_error --interval 0
-expect_usage_error --interval 12abc
-expect_usage_error --bogus
-expect_usage_error --json
-expect_usage_error stray-argument
+expect_usage_error "--seconds: expected a number" --seconds abc
+expect_usage_error "--seconds: expected a number" --seconds 0
+expect_usage_error "--seconds: expected a number" --seconds -1
+expect_usage_error "--scenario: unknown scenario 'nope'" --scenario nope
+expect_usage_error "--scenario: unknown scenario 'nope'" --scenario convoy,nope
+expect_usage_error "--scenario: empty item in 'convoy,'" --scenario convoy,
+expect_usage_error "--policy: unknown policy 'nope'" --policy nope
+expect_usage_error "--policy: cpython given twice" --policy cpython,cpython
+expect_usage_error "--policy: empty item in ',cpython'" --policy ,cpython
+expect_usage_error "--threads: expected an integer" --threads 0
+expect_usage_error "--threads: expected an integer" --threads 1,x
+expect_usage_error "--threads: 2 given twice" --threads 2,2
+expect_usage_error "--threads: empty item in '1,,2'" --threads 1,,2
+expect_usage_error "--threads: empty item in '1,2,'" --threads 1,2,
+expect_usage_error "--interval: expected an integer" --interval 0
+expect_usage_error "--interval: expected an integer" --interval 12abc
+expect_usage_error "unknown option '--bogus'" --bogus
+expect_usage_error "unknown option '-x'" -x
+expect_usage_error "unexpected argument 'stray-argument'" stray-argument
+for o in --json --gbench-json --csv --plot --trace --timeline --scenario --seconds --policy \
+    --interval --threads; do
+    expect_usage_error "$o needs a value" $o
+    expect_usage_error "$o needs a value" "$o="
+done
+expect_usage_error "--json needs a value (got the option '--csv')" --json --csv "$tmp/x.csv"
+# --trace/--timeline without a libgil convoy step to trace: refused up front.
+for sc in countdown workers countdown,workers; do
+    expect_usage_error "--trace/--timeline trace a convoy step of libgil" \
+        --scenario $sc --trace "$tmp/none.json"
+    expect_usage_error "--trace/--timeline trace a convoy step of libgil" \
+        --scenario $sc --timeline "$tmp/none.svg"
+done
+[ -e "$tmp/none.json" ] || [ -e "$tmp/none.svg" ] && fail "a refused --trace wrote a file"
+
+# ---- the examples' usage: --help exits 0 (usage on stdout), bad usage 2 ---------
+examples=${2:-$(dirname "$bin")/../examples}
+for e in extension foreign_thread worker_pool minivm; do
+    x=$examples/$e
+    [ -x "$x" ] || fail "$x is not an executable (make examples)"
+    for h in -h --help; do
+        "$x" $h >"$tmp/ex.out" 2>"$tmp/ex.err" </dev/null || fail "$e $h exited with status $?"
+        grep -q '^usage: ' "$tmp/ex.out" || fail "$e $h printed no usage on stdout"
+        [ -s "$tmp/ex.err" ] && fail "$e $h wrote to stderr"
+    done
+    for bad in 0 12abc "1 2" --bogus; do
+        [ "$e" = minivm ] && [ "$bad" != --bogus ] && continue # its arguments are a program
+        # shellcheck disable=SC2086 # "1 2" is two arguments
+        "$x" $bad >"$tmp/ex.out" 2>"$tmp/ex.err" </dev/null
+        rc=$?
+        [ "$rc" -eq 2 ] || fail "$e $bad exited with $rc, expected 2"
+        grep -q 'usage: ' "$tmp/ex.err" || fail "$e $bad printed no usage on stderr"
+    done
+done
+
+# ---- google-benchmark JSON: compare.py diffs two gilbench runs -------------------
+"$bin" --scenario convoy --policy cpython --threads 1 --seconds 0.02 --quiet \
+    --gbench-json "$tmp/gbench-b.json" >/dev/null 2>"$tmp/err-b.txt" || {
+    cat "$tmp/err-b.txt" >&2
+    fail "gilbench --gbench-json failed"
+}
+compare=$(dpkg -L libbenchmark-tools 2>/dev/null | grep '/compare\.py$' | head -1)
+[ -n "$compare" ] || fail "compare.py not found (Debian package libbenchmark-tools)"
+# Debian's python3-scipy is installed for /usr/bin/python3 (not a pyenv python).
+/usr/bin/python3 "$compare" --no-color benchmarks "$tmp/gbench-a.json" "$tmp/gbench-b.json" \
+    >"$tmp/compare.txt" 2>&1 || {
+    cat "$tmp/compare.txt" >&2
+    fail "compare.py failed on two gilbench --gbench-json files"
+}
+for n in io_round_trip io_p50 io_p99 cpu_unit; do
+    grep -q "^convoy/libgil-cpython/convoy/cpu:1/interval:5000us/$n " "$tmp/compare.txt" ||
+        fail "compare.py does not show convoy/libgil-cpython/convoy/cpu:1/.../$n"
+done
+grep -q "^OVERALL_GEOMEAN" "$tmp/compare.txt" || fail "compare.py printed no geomean"
+# Every measured figure of the first run is a benchmark, with a positive time.
+/usr/bin/python3 -c '
+import json, sys
+doc = json.load(open(sys.argv[1]))
+b = doc["benchmarks"]
+names = {x["name"] for x in b}
+need = ["convoy/libgil-%s/convoy/cpu:1/interval:5000us/io_p99", "countdown/libgil-%s/countdown/cpu:2/interval:5000us/elapsed",
+        "workers/libgil-%s/plain/cpu:4/interval:5000us/short_p99", "interval/libgil-%s/convoy/cpu:1/interval:10us/cpu_unit"]
+missing = [n % "cpython" for n in need if n % "cpython" not in names]
+bad = [x["name"] for x in b if not (x["real_time"] > 0 and x["cpu_time"] > 0) or x["run_type"] != "iteration"
+       or x["time_unit"] not in ("ns", "us", "ms", "s")]
+dup = len(names) != len(b)
+for m in missing: print("smoke_gilbench: --gbench-json lacks " + m, file=sys.stderr)
+for m in bad: print("smoke_gilbench: --gbench-json: bad entry " + m, file=sys.stderr)
+if dup: print("smoke_gilbench: --gbench-json: duplicate names", file=sys.stderr)
+sys.exit(1 if missing or bad or dup or "context" not in doc else 0)
+' "$tmp/gbench-a.json" || fail "--gbench-json output incomplete"
 
 # --trace / --timeline: the first convoy step's window as Chrome trace JSON
 # and an SVG timeline.
@@ -164,4 +271,4 @@ grep -q '"wants_gil"' "$tmp/trace.json" || fail "--trace has no wants_gil slices
 grep -q '<svg' "$tmp/timeline.svg" || fail "--timeline wrote no SVG"
 grep -q '</svg>' "$tmp/timeline.svg" || fail "--timeline SVG is truncated"
 
-echo "smoke_gilbench: ok (every scenario, JSON/CSV fields, $( [ -n "$plot" ] && echo "charts, " )trace, timeline, bad options)"
+echo "smoke_gilbench: ok (layering, every scenario, JSON/CSV fields, $( [ -n "$plot" ] && echo "charts, " )trace, timeline, options, examples' usage, compare.py)"
