@@ -28,7 +28,7 @@ VERSION_PATCH := $(shell sed -n 's/^\#define GIL_VERSION_PATCH //p' include/gil.
 VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
 
 DEPS_LIB   := liburcu-dev pkg-config
-DEPS_TEST  := libcmocka-dev libbenchmark-tools python3-scipy
+DEPS_TEST  := libcmocka-dev libbenchmark-tools python3-scipy gnuplot-nox librsvg2-bin
 DEPS_BENCH := libbenchmark-dev gnuplot-nox
 DEPS := scripts/deps.sh
 

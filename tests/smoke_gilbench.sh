@@ -4,12 +4,14 @@
 # Checks that gilbench's files call only down their layers; runs every
 # gilbench scenario with tiny durations and checks that each one prints its
 # table and puts its fields in the --json output (and rows in --csv), that
-# charts are drawn when gnuplot is installed, that every option error exits
-# with status 2 and its message before anything runs, that -h/--help and
+# every chart is drawn, silent in gnuplot and renders to PNG (charts.sh),
+# that gnuplot's messages reach the user only when it fails, that every
+# option error exits with status 2 and its message before anything runs, that -h/--help and
 # --version exit 0, that the examples' --help exits 0 and bad usage 2, and
 # that google-benchmark's compare.py diffs two --gbench-json files.  Part of
-# `make test` (bench-smoke, which installs libbenchmark-tools and
-# python3-scipy); python3 checks the JSON if present, grep otherwise.
+# `make test` (bench-smoke, which installs gnuplot-nox, librsvg2-bin,
+# libbenchmark-tools and python3-scipy); python3 checks the JSON if present,
+# grep otherwise.
 #
 #   smoke_gilbench.sh [GILBENCH [EXAMPLES_DIR]]
 set -u
@@ -35,7 +37,7 @@ for f in "$src"/gilbench*.[ch] "$src"/timeline.[ch]; do
     case $layer in
     base) allowed="gilbench_base.h" ;;
     measurement) allowed="gilbench_base.h gilbench_measure.h timeline.h" ;;
-    report) allowed="gilbench_base.h gilbench_report.h" ;;
+    report) allowed="gilbench_base.h gilbench_report.h gilbench_plot.h" ;;
     leaf) allowed="timeline.h" ;;
     scenarios) allowed="gilbench_base.h gilbench_measure.h gilbench_report.h gilbench_scenario.h" ;;
     *) fail "$(basename "$f"): no '/* Layer: ...' comment on its first line" ;;
@@ -49,16 +51,16 @@ for f in "$src"/gilbench*.[ch] "$src"/timeline.[ch]; do
 done
 
 # ---- every scenario ---------------------------------------------------------
-plot=""
-command -v gnuplot >/dev/null 2>&1 && plot="--plot $tmp/svg"
-# shellcheck disable=SC2086 # $plot is two words or none
-"$bin" --seconds 0.02 --quiet --json "$tmp/out.json" --csv "$tmp/out.csv" $plot \
+command -v gnuplot >/dev/null 2>&1 || fail "gnuplot not found (Debian gnuplot-nox, in DEPS_TEST)"
+"$bin" --seconds 0.02 --quiet --json "$tmp/out.json" --csv "$tmp/out.csv" --plot "$tmp/svg" \
     --gbench-json "$tmp/gbench-a.json" >"$tmp/out.txt" 2>"$tmp/err.txt"
 rc=$?
 if [ "$rc" -ne 0 ]; then
     cat "$tmp/err.txt" >&2
     fail "gilbench exited with status $rc"
 fi
+# --quiet: nothing on stderr, gnuplot's warnings included.
+[ -s "$tmp/err.txt" ] && fail "gilbench --quiet wrote to stderr: $(head -3 "$tmp/err.txt")"
 
 for s in convoy countdown interval workers cpython; do
     grep -q "^== $s:" "$tmp/out.txt" || fail "no table for scenario $s"
@@ -128,11 +130,27 @@ fi
 for s in convoy countdown interval workers; do
     grep -q "^$s," "$tmp/out.csv" || fail "no CSV rows for $s"
 done
-if [ -n "$plot" ]; then
-    for f in convoy interval workers; do
-        grep -q '<svg' "$tmp/svg/$f.svg" 2>/dev/null || fail "chart $f.svg not drawn"
-    done
-fi
+# Every chart: drawn, its script silent in gnuplot, rendered to PNG.
+sh "$(dirname "$0")/charts.sh" "$tmp/svg" convoy interval workers || fail "charts"
+for f in convoy interval workers; do
+    grep -q "^chart: $tmp/svg/$f.svg\$" "$tmp/out.txt" || fail "no 'chart:' line for $f.svg"
+done
+
+# gnuplot's messages: shown when it fails, kept from the user when it does
+# not (a stand-in gnuplot on PATH).
+mkdir "$tmp/fake"
+printf '#!/bin/sh\necho "gnuplot: a warning" >&2\nexit 0\n' >"$tmp/fake/gnuplot"
+chmod +x "$tmp/fake/gnuplot"
+PATH="$tmp/fake:$PATH" "$bin" --scenario workers --policy cpython --seconds 0.02 --quiet \
+    --plot "$tmp/fake-svg" >/dev/null 2>"$tmp/fake.err" || fail "gilbench failed with a warning gnuplot"
+[ -s "$tmp/fake.err" ] && fail "a gnuplot warning reached the user: $(cat "$tmp/fake.err")"
+printf '#!/bin/sh\necho "gnuplot: broken" >&2\nexit 1\n' >"$tmp/fake/gnuplot"
+PATH="$tmp/fake:$PATH" "$bin" --scenario workers --policy cpython --seconds 0.02 --quiet \
+    --plot "$tmp/fake-svg" >/dev/null 2>"$tmp/fake.err"
+rc=$?
+[ "$rc" -eq 1 ] || fail "gilbench exited with $rc when gnuplot failed, expected 1"
+grep -q "gnuplot failed drawing" "$tmp/fake.err" || fail "a gnuplot failure was not reported"
+grep -q "gnuplot: broken" "$tmp/fake.err" || fail "gnuplot's message was not shown on failure"
 
 # ---- options -------------------------------------------------------------------
 # -h and --help: the manual on stdout, nothing on stderr, exit 0.
@@ -270,5 +288,7 @@ grep -q '"traceEvents"' "$tmp/trace.json" || fail "--trace wrote no traceEvents"
 grep -q '"wants_gil"' "$tmp/trace.json" || fail "--trace has no wants_gil slices"
 grep -q '<svg' "$tmp/timeline.svg" || fail "--timeline wrote no SVG"
 grep -q '</svg>' "$tmp/timeline.svg" || fail "--timeline SVG is truncated"
+rsvg-convert -o "$tmp/timeline.png" "$tmp/timeline.svg" && [ -s "$tmp/timeline.png" ] ||
+    fail "--timeline SVG does not render to PNG"
 
-echo "smoke_gilbench: ok (layering, every scenario, JSON/CSV fields, $( [ -n "$plot" ] && echo "charts, " )trace, timeline, options, examples' usage, compare.py)"
+echo "smoke_gilbench: ok (layering, every scenario, JSON/CSV fields, charts, trace, timeline, options, examples' usage, compare.py)"
