@@ -302,6 +302,21 @@ static int plot_convoy(const gb_results_t *res, const char *dir)
 
 /* ---- interval: latency and throughput across switch intervals -------------------------- */
 
+/* Per policy (data block $iN), column solid as a solid line, column dashed
+ * dashed, in the policy's colour; one legend entry per policy. */
+static void plot_solid_dashed(FILE *g, const int *policies, int np, int solid, int dashed)
+{
+    fprintf(g, "plot ");
+    for (int i = 0; i < np; i++) {
+        gb_style_t s = gb_policy_style((gil_policy_t)policies[i]);
+        fprintf(g, "%s$i%d using 1:%d with linespoints lw 2 lc rgb '%s' pt %d ps 1.2, "
+                   "$i%d using 1:%d with linespoints lw 2 dt 2 lc rgb '%s' pt %d ps 1.2, ",
+                i ? ", " : "", i, solid, s.colour, s.point, i, dashed, s.colour, s.point);
+        legend_entry(g, s, gil_policy_name((gil_policy_t)policies[i]), 0);
+    }
+    fputs("\n", g);
+}
+
 static int plot_interval(const gb_results_t *res, const char *dir)
 {
     int policies[GB_MAX_POLICIES], np = 0;
@@ -352,29 +367,15 @@ static int plot_interval(const gb_results_t *res, const char *dir)
     fprintf(g, "set logscale y\nset ylabel 'I/O round trip (us, log)'\n"
                "set title 'I/O latency: solid p50, dashed p99'\n");
     gb_set_log_range(g, "y", lat, 10, 1000);
-    fprintf(g, "plot ");
-    for (int i = 0; i < np; i++) {
-        gb_style_t s = gb_policy_style((gil_policy_t)policies[i]);
-        fprintf(g, "%s$i%d using 1:2 with linespoints lw 2 lc rgb '%s' pt %d ps 1.2, "
-                   "$i%d using 1:3 with linespoints lw 2 dt 2 lc rgb '%s' pt %d ps 1.2, ",
-                i ? ", " : "", i, s.colour, s.point, i, s.colour, s.point);
-        legend_entry(g, s, gil_policy_name((gil_policy_t)policies[i]), 0);
-    }
+    plot_solid_dashed(g, policies, np, 2, 3);
     /* Right: CPU, linear percent. */
-    fprintf(g, "\nunset logscale y\nset format y '%%g%%%%'\n"
+    fprintf(g, "unset logscale y\nset format y '%%g%%%%'\n"
                "set ylabel 'work rate, %% of the rate alone'\n"
                "set title 'CPU throughput: solid CPU thread beside I/O, dashed countdown with 2 "
                "threads'\n");
     gb_set_lin_range(g, "y", pct, 0, 100);
-    fprintf(g, "plot ");
-    for (int i = 0; i < np; i++) {
-        gb_style_t s = gb_policy_style((gil_policy_t)policies[i]);
-        fprintf(g, "%s$i%d using 1:4 with linespoints lw 2 lc rgb '%s' pt %d ps 1.2, "
-                   "$i%d using 1:5 with linespoints lw 2 dt 2 lc rgb '%s' pt %d ps 1.2, ",
-                i ? ", " : "", i, s.colour, s.point, i, s.colour, s.point);
-        legend_entry(g, s, gil_policy_name((gil_policy_t)policies[i]), 0);
-    }
-    fprintf(g, "\nunset multiplot\n");
+    plot_solid_dashed(g, policies, np, 4, 5);
+    fprintf(g, "unset multiplot\n");
     return gb_chart_draw(&c, dir);
 }
 
