@@ -4,6 +4,10 @@
 #                      google-benchmark JSON, CSV and SVG charts in
 #                      $(BENCH_RESULTS)/
 #                      (GILBENCH_ARGS=... adds gilbench options)
+#   make bench-matrix  the full convoy matrix (every shape, 1/2/4/8 CPU threads,
+#                      both check granularities, every policy: several
+#                      minutes) into $(BENCH_RESULTS)/matrix/; `make bench`
+#                      runs its quick subset
 #   make bench-micro   google-benchmark micro benchmarks; BENCH_ARGS=... is
 #                      passed through (BENCH_ARGS=--benchmark_format=json)
 #   make bench-smoke   gilbench with tiny durations (part of `make test`)
@@ -26,7 +30,7 @@ BENCHMARK_LIBS   = $(shell pkg-config --libs benchmark 2>/dev/null || echo -lben
 CXXFLAGS_BENCH = -std=c++17 -Wall -Wextra -Werror -Wshadow $(OPT) -Iinclude -Ibench \
                  $(BENCHMARK_CFLAGS) $(CXXFLAGS)
 
-.PHONY: bench bench-micro
+.PHONY: bench bench-matrix bench-micro
 
 $(BENCH_BUILD):
 	@mkdir -p $@
@@ -41,6 +45,12 @@ bench: $(GILBENCH) | deps-bench
 	@mkdir -p $(BENCH_RESULTS)
 	$(GILBENCH) --json $(BENCH_RESULTS)/gilbench.json --csv $(BENCH_RESULTS)/gilbench.csv \
 	    --gbench-json $(BENCH_RESULTS)/gilbench-gbench.json --plot $(BENCH_RESULTS) $(GILBENCH_ARGS)
+
+bench-matrix: $(GILBENCH) | deps-bench
+	@mkdir -p $(BENCH_RESULTS)/matrix
+	$(GILBENCH) --scenario convoy-matrix --matrix full --json $(BENCH_RESULTS)/matrix/gilbench.json \
+	    --csv $(BENCH_RESULTS)/matrix/gilbench.csv --gbench-json $(BENCH_RESULTS)/matrix/gilbench-gbench.json \
+	    --plot $(BENCH_RESULTS)/matrix $(GILBENCH_ARGS)
 
 $(BENCH_BUILD)/gbench.o: bench/gbench.cc bench/gbench.h | $(BENCH_BUILD) deps-bench
 	$(CXX) $(CXXFLAGS_BENCH) -c $< -o $@

@@ -5,10 +5,10 @@
 /*
  * gilbench.c - the convoy benchmark suite: options and main().
  *
- *   gilbench [--scenario NAME[,NAME...]] [--seconds S] [--policy NAME|all]
- *            [--interval US] [--threads LIST] [--json FILE] [--csv FILE]
- *            [--gbench-json FILE] [--plot DIR] [--trace FILE] [--timeline FILE]
- *            [--quiet] [-h|--help] [--version]
+ *   gilbench [--scenario LIST] [--seconds S] [--policy LIST|all] [--interval US]
+ *            [--threads LIST] [--matrix quick|full] [--json FILE]
+ *            [--gbench-json FILE] [--csv FILE] [--plot DIR] [--trace FILE]
+ *            [--timeline FILE] [--quiet] [-h|--help] [--version]
  */
 #include "gilbench_scenario.h"
 #include "gilbench_report.h"
@@ -40,8 +40,9 @@ static void help(FILE *f)
         "\n"
         "SYNOPSIS\n"
         "    gilbench [--scenario LIST] [--seconds S] [--policy LIST|all] [--interval US]\n"
-        "             [--threads LIST] [--json FILE] [--gbench-json FILE] [--csv FILE]\n"
-        "             [--plot DIR] [--trace FILE] [--timeline FILE] [--quiet]\n"
+        "             [--threads LIST] [--matrix quick|full] [--json FILE]\n"
+        "             [--gbench-json FILE] [--csv FILE] [--plot DIR] [--trace FILE]\n"
+        "             [--timeline FILE] [--quiet]\n"
         "    gilbench -h | --help\n"
         "    gilbench --version\n"
         "\n"
@@ -65,6 +66,13 @@ static void help(FILE *f)
         "               tasks: short-task latency on one GIL, then sharded over two\n"
         "    cpython    the convoy workload in real CPython (python3) and Ruby, if\n"
         "               installed, next to the model's numbers\n"
+        "    convoy-matrix\n"
+        "               the convoy under every policy, cell by cell: I/O shapes (0, 1,\n"
+        "               10 us of work per round trip; one or two allow-threads\n"
+        "               sections; \"interp\", an interpreter's I/O thread over TCP)\n"
+        "               beside 1, 2, 4, 8 CPU threads checking every ~50 ns or ~5 us,\n"
+        "               each against its own solo baselines; I/O rate, latency, each\n"
+        "               CPU thread's share, fairness, CPU time; the goals of PRIORITY\n"
         "\n"
         "OPTIONS\n"
         "    --scenario LIST\n"
@@ -84,6 +92,11 @@ static void help(FILE *f)
         "    --threads LIST\n"
         "        CPU-thread counts for convoy and cpython, thread counts for\n"
         "        countdown: comma-separated, each 1-%d (default 1,2,4).\n"
+        "    --matrix quick|full\n"
+        "        The extent of convoy-matrix: quick (the default: shapes 1us-2rel\n"
+        "        and interp, 1 and 4 CPU threads checking every ~50 ns) or full\n"
+        "        (every shape, 1, 2, 4, 8 threads, both check granularities;\n"
+        "        several minutes: make bench-matrix).\n"
         "    --json FILE\n"
         "        Every step, comparison, skipped runtime and goal as JSON.\n"
         "    --gbench-json FILE\n"
@@ -191,7 +204,7 @@ static void scenario_item(gb_options_t *opt, const char *tok)
             return;
         }
     usage_error("--scenario: unknown scenario '%s' (convoy, countdown, interval, workers, "
-                "cpython, all)", tok);
+                "cpython, convoy-matrix, all)", tok);
 }
 
 static void parse_scenarios(gb_options_t *opt, const char *arg)
@@ -284,14 +297,15 @@ static const char *option_word(char **argv, char *buf, size_t size)
 
 static void parse_options(gb_options_t *opt, int argc, char **argv)
 {
-    enum { O_SCENARIO = 256, O_SECONDS, O_POLICY, O_INTERVAL, O_THREADS, O_JSON, O_GBENCH,
-           O_CSV, O_PLOT, O_TRACE, O_TIMELINE, O_QUIET, O_VERSION };
+    enum { O_SCENARIO = 256, O_SECONDS, O_POLICY, O_INTERVAL, O_THREADS, O_MATRIX, O_JSON,
+           O_GBENCH, O_CSV, O_PLOT, O_TRACE, O_TIMELINE, O_QUIET, O_VERSION };
     static const struct option longopts[] = {
         {"scenario", required_argument, NULL, O_SCENARIO},
         {"seconds", required_argument, NULL, O_SECONDS},
         {"policy", required_argument, NULL, O_POLICY},
         {"interval", required_argument, NULL, O_INTERVAL},
         {"threads", required_argument, NULL, O_THREADS},
+        {"matrix", required_argument, NULL, O_MATRIX},
         {"json", required_argument, NULL, O_JSON},
         {"gbench-json", required_argument, NULL, O_GBENCH},
         {"csv", required_argument, NULL, O_CSV},
@@ -334,6 +348,11 @@ static void parse_options(gb_options_t *opt, int argc, char **argv)
             opt->interval_us = parse_ulong("--interval", optarg, 1, 10000000);
             break;
         case O_THREADS: parse_threads(opt, optarg); break;
+        case O_MATRIX:
+            if (strcmp(optarg, "full") != 0 && strcmp(optarg, "quick") != 0)
+                usage_error("--matrix: expected quick or full, got '%s'", optarg);
+            opt->matrix_full = strcmp(optarg, "full") == 0;
+            break;
         case O_JSON: opt->json_path = optarg; break;
         case O_GBENCH: opt->gbench_path = optarg; break;
         case O_CSV: opt->csv_path = optarg; break;

@@ -14,8 +14,16 @@
 static const char *const scenario_names[GB_SC_COUNT] = {
     [GB_SC_CONVOY] = "convoy",     [GB_SC_COUNTDOWN] = "countdown",
     [GB_SC_INTERVAL] = "interval", [GB_SC_WORKERS] = "workers",
-    [GB_SC_CPYTHON] = "cpython",
+    [GB_SC_CPYTHON] = "cpython",   [GB_SC_MATRIX] = "convoy-matrix",
 };
+
+const gb_shape_t gb_shapes[] = {
+    {"0us-1rel", 0, 1, 0, 0},      {"0us-2rel", 0, 2, 0, 0},
+    {"1us-1rel", 1000, 1, 0, 0},   {"1us-2rel", 1000, 2, 0, 0},
+    {"10us-1rel", 10000, 1, 0, 0}, {"10us-2rel", 10000, 2, 0, 0},
+    {"interp", 1500, 2, 1, 1},
+};
+const unsigned gb_nshapes = sizeof gb_shapes / sizeof gb_shapes[0];
 
 static const char *const runtime_names[GB_RT_COUNT] = {
     [GB_RT_LIBGIL] = "libgil", [GB_RT_CPYTHON] = "cpython", [GB_RT_RUBY] = "ruby"};
@@ -50,6 +58,28 @@ int gb_kind_has_cpu(gb_kind_t k) { return k == GB_K_CPU_ALONE || k == GB_K_CONVO
 int gb_kind_is_workers(gb_kind_t k)
 {
     return k == GB_K_WORKERS_PLAIN || k == GB_K_WORKERS_SHARDED;
+}
+
+void gb_check_label(const gb_step_t *st, char *buf, size_t size)
+{
+    double ns = st->check_units * GB_NOMINAL_UNIT_NS;
+    if (ns >= 1000)
+        snprintf(buf, size, "%gus", ns / 1000);
+    else
+        snprintf(buf, size, "%gns", ns);
+}
+
+void gb_cell_label(const gb_step_t *st, char *buf, size_t size)
+{
+    char check[16];
+    gb_check_label(st, check, sizeof check);
+    if (st->kind == GB_K_IO_ALONE)
+        snprintf(buf, size, "%s/io-alone", st->shape >= 0 ? gb_shapes[st->shape].name : "-");
+    else if (st->kind == GB_K_CPU_ALONE)
+        snprintf(buf, size, "%ucpu-alone/%s", st->threads, check);
+    else
+        snprintf(buf, size, "%s/%ucpu/%s", st->shape >= 0 ? gb_shapes[st->shape].name : "-",
+                 st->threads, check);
 }
 
 const gb_step_t *gb_find_sibling(const gb_results_t *res, const gb_step_t *st, gb_kind_t kind,

@@ -42,8 +42,31 @@ typedef enum gb_scenario {
     GB_SC_INTERVAL,
     GB_SC_WORKERS,
     GB_SC_CPYTHON,
+    GB_SC_MATRIX,  /* convoy-matrix */
     GB_SC_COUNT
 } gb_scenario_t;
+
+/* The I/O shapes of the convoy matrix: what the I/O thread does per round
+ * trip.  Its work is check-pointed (a check after each ~50 ns unit). */
+typedef struct gb_shape {
+    const char *name;  /* "1us-2rel" */
+    double work_ns;    /* work under the GIL per round trip */
+    unsigned sections; /* 1: send and recv in one allow-threads section;
+                        * 2: each in its own (released separately) */
+    int tcp;           /* 1: TCP over loopback, else the AF_UNIX socketpair */
+    int interp_cell;   /* 1: only the cell of 1 CPU thread checking every
+                        * unit (the interpreter shape of issue 14) */
+} gb_shape_t;
+
+extern const gb_shape_t gb_shapes[];
+extern const unsigned gb_nshapes;
+
+/* Goals of the policies issue (issue 9 item 2), judged per matrix cell of
+ * the priority policy. */
+enum { GB_MG_IO_RATE, GB_MG_IO_P99, GB_MG_CPU_FAIR, GB_MG_CPU_TIME, GB_MG_COUNT };
+/* A verdict: GB_NA (no goal for this cell, or not measurable), 0 missed,
+ * 1 met. */
+#define GB_NA (-1)
 
 /* Who ran a step. */
 typedef enum gb_runtime {
@@ -77,6 +100,12 @@ typedef struct gb_step {
     gb_kind_t kind;
     unsigned threads;    /* CPU threads, countdown threads */
     unsigned long interval_us;
+    int shape;           /* convoy-matrix: index in gb_shapes, else -1 */
+    double io_work_ns;   /* I/O thread: work per round trip (default 1 us) */
+    unsigned io_sections;/* I/O thread: 1 or 2 allow-threads sections */
+    int io_tcp;          /* I/O thread: TCP loopback instead of AF_UNIX */
+    unsigned check_units;/* CPU threads: work units between check points */
+    int rerun;           /* convoy-matrix: the second run of a baseline */
 
     /* Measured. */
     int measured;        /* 0 until the step ran (and in the planning pass) */
@@ -92,6 +121,10 @@ typedef struct gb_step {
     double offered_per_s;/* workers: arrival rate of the schedule */
     gb_lat_t short_lat;  /* workers: short tasks, enqueue -> done */
     gb_lat_t long_lat;   /* workers: long and C-extension tasks */
+    double thread_rate[GB_MAX_THREADS]; /* each CPU thread's units per second */
+    double echo_cpu_s;   /* the echo process's CPU time during the window
+                          * (/proc/PID/stat utime + stime, clock ticks);
+                          * < 0 unknown */
     double cpu_s;        /* libgil: CPU time of the whole process (user + sys,
                           * every thread, getrusage RUSAGE_SELF) during the
                           * window; < 0 unknown (interpreters) */
@@ -102,6 +135,20 @@ typedef struct gb_step {
     double io_slowdown;  /* I/O alone rate / this rate; < 0 if unknown */
     double cpu_fraction; /* CPU rate / rate without the I/O thread; < 0 unknown */
     double ratio;        /* countdown: elapsed / sequential elapsed; < 0 unknown */
+
+    /* Derived, convoy-matrix (docs/benchmarks.md defines each); < 0 unknown.
+     * Solo steps: */
+    double solo_rate;    /* the mean of the two runs of this baseline */
+    double solo_spread;  /* |first - second| / mean */
+    /* Cells: */
+    double io_fraction;  /* I/O rate / I/O solo rate */
+    double share_min, share_mean, share_max; /* CPU thread rate / (N-thread
+                          * solo rate / N) */
+    double io_gil;       /* fraction of the window the I/O thread's work needs */
+    double fair_min;     /* min share / (1 - io_gil) */
+    double jain;         /* Jain's index over the CPU threads' rates */
+    double cpu_vs_cpython; /* cpu_s / cpu_s of the cpython policy's cell */
+    signed char goal[GB_MG_COUNT]; /* priority cells: GB_NA, 0, 1 */
 } gb_step_t;
 
 /* The model's slowdown next to a real interpreter's (cpython scenario). */
@@ -126,6 +173,13 @@ typedef struct gb_skip {
     char reason[96];
 } gb_skip_t;
 
+/* One goal of the convoy matrix, over the priority policy's cells. */
+typedef struct gb_matrix_goal {
+    const char *name;   /* "I/O rate" */
+    const char *target; /* ">= 50% of solo (1 CPU thread), >= 25% (4, 8)" */
+    unsigned met, missed, na;
+} gb_matrix_goal_t;
+
 /* What a run found: written by the scenarios, read by the report. */
 typedef struct gb_results {
     double seconds;           /* the measured window of each step */
@@ -141,6 +195,8 @@ typedef struct gb_results {
     unsigned ngoals;
     gb_skip_t skipped[GB_MAX_SKIPPED];
     unsigned nskipped;
+    gb_matrix_goal_t matrix_goals[GB_MG_COUNT]; /* when the matrix ran */
+    int matrix_ran;
 } gb_results_t;
 
 /* ---- names ------------------------------------------------------------------- */
@@ -155,6 +211,14 @@ void gb_step_label(const gb_step_t *st, char *buf, size_t size);
 int gb_kind_has_io(gb_kind_t kind);  /* IO_ALONE, CONVOY */
 int gb_kind_has_cpu(gb_kind_t kind); /* CPU_ALONE, CONVOY */
 int gb_kind_is_workers(gb_kind_t kind);
+
+/* The nominal unit (the calibration aims at 50 ns), for labels that stay
+ * the same from run to run. */
+#define GB_NOMINAL_UNIT_NS 50.0
+/* "50ns" or "5us": the check granularity of a step's CPU threads, nominal. */
+void gb_check_label(const gb_step_t *st, char *buf, size_t size);
+/* "1us-2rel/4cpu/50ns": a matrix step's cell (without the policy). */
+void gb_cell_label(const gb_step_t *st, char *buf, size_t size);
 
 /* The step of the same scenario, runtime, policy and interval as st with
  * that kind and thread count, or NULL. */

@@ -63,6 +63,39 @@ static void gil_metrics(const gil_stats_t *g, metric_fn fn, void *ctx)
     fn(ctx, "gil_wait_p99_us", (double)g->wait.p99_ns / 1e3, g->wait.count > 0);
 }
 
+static const char *const matrix_goal_keys[GB_MG_COUNT] = {
+    [GB_MG_IO_RATE] = "goal_io_rate", [GB_MG_IO_P99] = "goal_io_p99",
+    [GB_MG_CPU_FAIR] = "goal_cpu_fair", [GB_MG_CPU_TIME] = "goal_cpu_time"};
+
+/* The convoy matrix's figures (docs/benchmarks.md); goals: 1 met, 0 missed,
+ * unknown (null, empty) where the cell has none. */
+static void matrix_metrics(const gb_step_t *st, metric_fn fn, void *ctx)
+{
+    char name[32];
+    if (st->kind != GB_K_CONVOY) {
+        fn(ctx, "solo_rate", st->solo_rate, st->solo_rate >= 0 && !st->rerun);
+        fn(ctx, "solo_spread", st->solo_spread, st->solo_spread >= 0 && !st->rerun);
+    }
+    for (unsigned i = 0; i < st->threads && st->kind != GB_K_IO_ALONE; i++) {
+        snprintf(name, sizeof name, "cpu_thread%u_rate", i);
+        fn(ctx, name, st->thread_rate[i], 1);
+    }
+    if (st->kind != GB_K_CPU_ALONE)
+        fn(ctx, "echo_cpu_s", st->echo_cpu_s, st->echo_cpu_s >= 0);
+    if (st->kind != GB_K_CONVOY)
+        return;
+    fn(ctx, "io_fraction", st->io_fraction, st->io_fraction >= 0);
+    fn(ctx, "cpu_share_min", st->share_min, st->share_min >= 0);
+    fn(ctx, "cpu_share_mean", st->share_mean, st->share_mean >= 0);
+    fn(ctx, "cpu_share_max", st->share_max, st->share_max >= 0);
+    fn(ctx, "io_gil", st->io_gil, st->io_gil >= 0);
+    fn(ctx, "cpu_fair_min", st->fair_min, st->fair_min >= 0);
+    fn(ctx, "jain", st->jain, st->jain >= 0);
+    fn(ctx, "cpu_vs_cpython", st->cpu_vs_cpython, st->cpu_vs_cpython >= 0);
+    for (int g = 0; g < GB_MG_COUNT; g++)
+        fn(ctx, matrix_goal_keys[g], st->goal[g], st->goal[g] != GB_NA);
+}
+
 static void for_each_metric(const gb_step_t *st, metric_fn fn, void *ctx)
 {
     if (!st->measured)
@@ -90,6 +123,8 @@ static void for_each_metric(const gb_step_t *st, metric_fn fn, void *ctx)
     }
     if (st->cpu_s >= 0)
         fn(ctx, "cpu_s", st->cpu_s, 1);
+    if (st->scenario == GB_SC_MATRIX)
+        matrix_metrics(st, fn, ctx);
     if (st->runtime == GB_RT_LIBGIL)
         gil_metrics(&st->gil, fn, ctx);
 }
@@ -138,6 +173,22 @@ static void json_step(FILE *f, const gb_step_t *st)
     fprintf(f, ", \"kind\": \"%s\", \"threads\": %u, \"interval_us\": %lu, \"measured\": %s",
             gb_kind_name(st->kind), st->threads, st->interval_us,
             st->measured ? "true" : "false");
+    if (st->scenario == GB_SC_MATRIX) {
+        char check[16], cell[48];
+        gb_check_label(st, check, sizeof check);
+        gb_cell_label(st, cell, sizeof cell);
+        fprintf(f, ", \"cell\": \"%s\", \"shape\": ", cell);
+        if (st->shape >= 0)
+            json_string(f, gb_shapes[st->shape].name);
+        else
+            fputs("null", f);
+        fputs(", \"check\": ", f);
+        if (st->kind != GB_K_IO_ALONE)
+            fprintf(f, "\"%s\", \"check_units\": %u", check, st->check_units);
+        else
+            fputs("null, \"check_units\": null", f);
+        fprintf(f, ", \"rerun\": %s", st->rerun ? "true" : "false");
+    }
     for_each_metric(st, json_metric, &ctx);
     fputc('}', f);
 }
@@ -199,6 +250,17 @@ int gb_write_json(const gb_results_t *res, const char *path)
                 g->measured < 0 ? "null" : g->met ? "true" : "false",
                 i + 1 < res->ngoals ? "," : "");
     }
+    fprintf(f, "  ],\n  \"matrix_goals\": [\n");
+    for (int g = 0; res->matrix_ran && g < GB_MG_COUNT; g++) {
+        const gb_matrix_goal_t *mg = &res->matrix_goals[g];
+        fprintf(f, "    {\"key\": \"%s\", \"policy\": \"priority\", \"name\": ",
+                matrix_goal_keys[g]);
+        json_string(f, mg->name);
+        fputs(", \"target\": ", f);
+        json_string(f, mg->target);
+        fprintf(f, ", \"met\": %u, \"missed\": %u, \"not_applicable\": %u}%s\n", mg->met,
+                mg->missed, mg->na, g + 1 < GB_MG_COUNT ? "," : "");
+    }
     fprintf(f, "  ]\n}\n");
     return close_output(f, path);
 }
@@ -214,11 +276,14 @@ static void csv_metric(void *ctx, const char *name, double value, int known)
 {
     csv_ctx_t *c = ctx;
     const gb_step_t *st = c->st;
-    char lbl[48];
+    char lbl[48], check[16] = "";
     gb_step_label(st, lbl, sizeof lbl);
-    fprintf(c->f, "%s,%s,%s,%s,%u,%lu,%s,", gb_scenario_name(st->scenario),
+    if (st->scenario == GB_SC_MATRIX && st->kind != GB_K_IO_ALONE)
+        gb_check_label(st, check, sizeof check);
+    fprintf(c->f, "%s,%s,%s,%s,%u,%lu,%s,%s,%d,%s,", gb_scenario_name(st->scenario),
             gb_runtime_name(st->runtime), lbl, gb_kind_name(st->kind), st->threads,
-            st->interval_us, name);
+            st->interval_us, st->shape >= 0 ? gb_shapes[st->shape].name : "", check,
+            st->rerun, name);
     if (known)
         fprintf(c->f, "%.6g\n", value);
     else
@@ -230,7 +295,8 @@ int gb_write_csv(const gb_results_t *res, const char *path)
     FILE *f = open_output(path);
     if (f == NULL)
         return -1;
-    fprintf(f, "scenario,runtime,policy,kind,threads,interval_us,metric,value\n");
+    fprintf(f, "scenario,runtime,policy,kind,threads,interval_us,shape,check,rerun,metric,"
+               "value\n");
     for (size_t i = 0; i < res->nsteps; i++) {
         csv_ctx_t ctx = {f, &res->steps[i]};
         for_each_metric(&res->steps[i], csv_metric, &ctx);
@@ -316,9 +382,17 @@ static void step_name(const gb_step_t *st, char *buf, size_t size)
 {
     const char *who = st->runtime == GB_RT_LIBGIL ? gil_policy_name(st->policy)
                                                    : gb_runtime_name(st->runtime);
-    snprintf(buf, size, "%s/%s%s/%s/cpu:%u/interval:%luus", gb_scenario_name(st->scenario),
-             st->runtime == GB_RT_LIBGIL ? "libgil-" : "", who, gb_kind_name(st->kind),
-             st->threads, st->interval_us);
+    int n = snprintf(buf, size, "%s/%s%s/%s/cpu:%u/interval:%luus",
+                     gb_scenario_name(st->scenario), st->runtime == GB_RT_LIBGIL ? "libgil-" : "",
+                     who, gb_kind_name(st->kind), st->threads, st->interval_us);
+    if (st->scenario != GB_SC_MATRIX || n < 0 || (size_t)n >= size)
+        return;
+    char check[16];
+    gb_check_label(st, check, sizeof check);
+    snprintf(buf + n, size - (size_t)n, "%s%s%s%s%s",
+             st->shape >= 0 ? "/shape:" : "", st->shape >= 0 ? gb_shapes[st->shape].name : "",
+             st->kind != GB_K_IO_ALONE ? "/check:" : "", st->kind != GB_K_IO_ALONE ? check : "",
+             st->rerun ? "/rerun" : "");
 }
 
 typedef struct gbench_ctx {
@@ -349,6 +423,10 @@ static void gbench_entry(void *vctx, const gb_step_t *st, const gb_figure_t *fig
     gbench_counter(c->f, "cpu_fraction", st->cpu_fraction);
     gbench_counter(c->f, "countdown_ratio", st->ratio);
     gbench_counter(c->f, "process_cpu_s", st->cpu_s);
+    gbench_counter(c->f, "io_fraction", st->io_fraction);
+    gbench_counter(c->f, "cpu_share_min", st->share_min);
+    gbench_counter(c->f, "jain", st->jain);
+    gbench_counter(c->f, "cpu_vs_cpython", st->cpu_vs_cpython);
     if (st->runtime == GB_RT_LIBGIL) {
         gbench_counter(c->f, "gil_switches", (double)st->gil.switches);
         gbench_counter(c->f, "gil_forced_switches", (double)st->gil.forced_switches);

@@ -16,6 +16,8 @@
 typedef struct gb_rig {
     int echo_fd;     /* our end of the socketpair to the echo process */
     pid_t echo_pid;
+    int echo_tcp_fd; /* TCP loopback to a second echo process; -1 if none */
+    pid_t echo_tcp_pid;
     double unit_ns;  /* calibrated duration of one work unit */
     double seconds;  /* the measured window of each step */
 } gb_rig_t;

@@ -480,5 +480,6 @@ int gb_plot(const gb_results_t *res, const char *dir)
     failed |= plot_convoy(res, dir) != 0;
     failed |= plot_interval(res, dir) != 0;
     failed |= plot_workers(res, dir) != 0;
+    failed |= gb_plot_matrix(res, dir) != 0;
     return failed ? -1 : 0;
 }

@@ -1,6 +1,6 @@
 /* Layer: report: what the chart files share (gnuplot scripts, ranges,
  * styles).  Included by the report layer's chart files only; calls only
- * the base layer.  Files: gilbench_plot.c. */
+ * the base layer.  Files: gilbench_plot.c, gilbench_matrix_plot.c. */
 #ifndef GILBENCH_PLOT_H
 #define GILBENCH_PLOT_H
 
@@ -45,5 +45,8 @@ FILE *gb_chart_begin(gb_chart_t *c, const char *name, int width, int height);
 int gb_chart_draw(gb_chart_t *c, const char *dir);
 /* Forget a chart that has nothing to draw. */
 void gb_chart_discard(gb_chart_t *c);
+
+/* gilbench_matrix_plot.c: the convoy matrix's heat maps, one per figure. */
+int gb_plot_matrix(const gb_results_t *res, const char *dir);
 
 #endif /* GILBENCH_PLOT_H */

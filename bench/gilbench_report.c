@@ -185,6 +185,181 @@ static void print_cpython(const gb_results_t *res)
            "has a fixed 100 ms quantum.\n");
 }
 
+/* ---- convoy-matrix ---------------------------------------------------------------- */
+
+static int is_matrix(const gb_step_t *st, gb_kind_t kind)
+{
+    return st->scenario == GB_SC_MATRIX && st->kind == kind;
+}
+
+/* The solo baselines: one row per baseline, one column per policy, each the
+ * mean rate of its two runs and their spread. */
+static void print_matrix_baselines(const gb_results_t *res)
+{
+    gil_policy_t policies[GB_MAX_POLICIES];
+    unsigned np = 0;
+    double worst = -1;
+    char worst_at[80] = "";
+
+    for (size_t i = 0; i < res->nsteps; i++) {
+        const gb_step_t *st = &res->steps[i];
+        int seen = 0;
+        if (st->scenario != GB_SC_MATRIX)
+            continue;
+        for (unsigned p = 0; p < np; p++)
+            seen |= policies[p] == st->policy;
+        if (!seen && np < GB_MAX_POLICIES)
+            policies[np++] = st->policy;
+    }
+    printf("  solo baselines, per second (two runs each, before and after the policy's cells; "
+           "± = |first - second| / mean):\n  %-22s", "baseline");
+    for (unsigned p = 0; p < np; p++)
+        printf(" %18s", gil_policy_name(policies[p]));
+    printf("\n");
+    for (size_t i = 0; i < res->nsteps; i++) {
+        const gb_step_t *row = &res->steps[i];
+        char cell[48];
+        if (row->scenario != GB_SC_MATRIX || row->kind == GB_K_CONVOY || row->rerun ||
+            row->policy != policies[0])
+            continue;
+        gb_cell_label(row, cell, sizeof cell);
+        printf("  %-22s", cell);
+        for (unsigned p = 0; p < np; p++) {
+            const gb_step_t *st = NULL;
+            for (size_t j = 0; j < res->nsteps && st == NULL; j++) {
+                const gb_step_t *c = &res->steps[j];
+                if (c->scenario == GB_SC_MATRIX && c->kind == row->kind && !c->rerun &&
+                    c->policy == policies[p] && c->shape == row->shape &&
+                    c->threads == row->threads && c->check_units == row->check_units)
+                    st = c;
+            }
+            char buf[40];
+            if (st == NULL || st->solo_rate < 0)
+                snprintf(buf, sizeof buf, "-");
+            else if (st->solo_spread < 0)
+                snprintf(buf, sizeof buf, "%.3g (1 run)", st->solo_rate);
+            else
+                snprintf(buf, sizeof buf, "%.3g ±%.1f%%", st->solo_rate, st->solo_spread * 100);
+            printf(" %18s", buf);
+            if (st != NULL && st->solo_spread > worst) {
+                worst = st->solo_spread;
+                snprintf(worst_at, sizeof worst_at, "%s %s", gil_policy_name(st->policy), cell);
+            }
+        }
+        printf("\n");
+    }
+    if (worst >= 0)
+        printf("  baselines: the largest spread between the two runs is %.1f%% (%s)%s\n",
+               worst * 100, worst_at,
+               worst > 0.15 ? ": the machine's speed moved during the run; read the ratios "
+                              "with that margin" : "");
+}
+
+static void goal_marks(const gb_step_t *st, char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    if (st->policy != GIL_POLICY_PRIORITY)
+        return;
+    for (int g = 0; g < GB_MG_COUNT && len + 2 < size; g++) {
+        buf[len++] = st->goal[g] == GB_NA ? '.' : st->goal[g] ? '+' : '-';
+        buf[len] = '\0';
+    }
+}
+
+static void print_matrix_cells(const gb_results_t *res)
+{
+    printf("\n  %-9s %-10s %3s %5s %7s %8s %8s %6s %6s %6s %5s %6s %8s %5s\n", "policy",
+           "shape", "CPU", "check", "I/O", "p50 us", "p99 us", "share", "share", "fair",
+           "Jain", "CPU s", "CPU vs", "goals");
+    printf("  %-9s %-10s %3s %5s %7s %8s %8s %6s %6s %6s %5s %6s %8s %5s\n", "", "", "", "",
+           "of solo", "", "", "min", "mean", "min", "", "", "cpython", "");
+    for (size_t i = 0; i < res->nsteps; i++) {
+        const gb_step_t *st = &res->steps[i];
+        char check[16], marks[8];
+        if (!is_matrix(st, GB_K_CONVOY))
+            continue;
+        gb_check_label(st, check, sizeof check);
+        goal_marks(st, marks, sizeof marks);
+        if (!st->measured) {
+            printf("  %-9s %-10s %3u %5s %7s\n", gil_policy_name(st->policy),
+                   gb_shapes[st->shape].name, st->threads, check, "failed");
+            continue;
+        }
+        printf("  %-9s %-10s %3u %5s %7s %8s %8s %6s %6s %6s %5s %6s %8s %5s\n",
+               gil_policy_name(st->policy), gb_shapes[st->shape].name, st->threads, check,
+               PCT(st->io_fraction), F(st->io_count ? st->io_lat.p50_us : -1),
+               F(st->io_count ? st->io_lat.p99_us : -1), PCT(st->share_min),
+               PCT(st->share_mean), PCT(st->fair_min), F(st->jain), F(st->cpu_s),
+               F(st->cpu_vs_cpython), marks);
+    }
+    printf("  I/O of solo = I/O round trips/s / the I/O thread's alone; share = a CPU thread's "
+           "rate / (the N threads'\n  rate alone / N); fair = share / (1 - the GIL time the "
+           "I/O thread's work needs); Jain = fairness\n  between the CPU threads (1 = equal); "
+           "CPU s = the process's CPU time in the window (getrusage);\n  goals (priority "
+           "only): I/O rate, I/O p99, CPU fair share, CPU time: + met, - missed, . none for "
+           "the cell.\n");
+}
+
+/* The figures must show what is known: CPYTHON with one CPU thread is the
+ * convoy itself, a small fraction of the I/O thread's solo rate. */
+static void print_matrix_consistency(const gb_results_t *res)
+{
+    double lo = -1, hi = -1;
+    for (size_t i = 0; i < res->nsteps; i++) {
+        const gb_step_t *st = &res->steps[i];
+        if (!is_matrix(st, GB_K_CONVOY) || st->policy != GIL_POLICY_CPYTHON ||
+            st->threads != 1 || st->io_fraction < 0)
+            continue;
+        lo = lo < 0 || st->io_fraction < lo ? st->io_fraction : lo;
+        hi = st->io_fraction > hi ? st->io_fraction : hi;
+    }
+    if (hi < 0)
+        return;
+    printf("  check: cpython with 1 CPU thread keeps the I/O thread at %s-%s of its solo rate "
+           "(the convoy)%s\n", PCT(lo), PCT(hi),
+           hi > 0.5 ? "; above 50% in some cell: no convoy there, so the CPU thread cannot "
+                      "have been running (a loaded machine?)" : "");
+}
+
+static void print_matrix_goals(const gb_results_t *res)
+{
+    printf("\n");
+    for (int g = 0; g < GB_MG_COUNT; g++) {
+        const gb_matrix_goal_t *mg = &res->matrix_goals[g];
+        printf("matrix goal (priority): %s %s: met in %u of %u cells", mg->name, mg->target,
+               mg->met, mg->met + mg->missed);
+        if (mg->missed) {
+            const char *sep = "; MISSED in ";
+            for (size_t i = 0; i < res->nsteps; i++) {
+                const gb_step_t *st = &res->steps[i];
+                char cell[48];
+                if (!is_matrix(st, GB_K_CONVOY) || st->policy != GIL_POLICY_PRIORITY ||
+                    st->goal[g] != 0)
+                    continue;
+                gb_cell_label(st, cell, sizeof cell);
+                printf("%s%s", sep, cell);
+                sep = ", ";
+            }
+        }
+        if (mg->met + mg->missed == 0)
+            printf(" (not measured: %s)", mg->na ? "no cell has this goal, or its reference "
+                                                   "is missing" : "priority not run");
+        printf("\n");
+    }
+}
+
+static void print_matrix(const gb_results_t *res)
+{
+    printf("\n== convoy-matrix: the convoy under each policy, cell by cell, each against its "
+           "own solo baselines\n");
+    print_matrix_baselines(res);
+    print_matrix_cells(res);
+    print_matrix_consistency(res);
+    if (res->matrix_ran)
+        print_matrix_goals(res);
+}
+
 void gb_print_scenario(const gb_results_t *res, gb_scenario_t sc)
 {
     switch (sc) {
@@ -192,6 +367,7 @@ void gb_print_scenario(const gb_results_t *res, gb_scenario_t sc)
     case GB_SC_COUNTDOWN: print_countdown(res); break;
     case GB_SC_INTERVAL: print_interval(res); break;
     case GB_SC_WORKERS: print_workers(res); break;
+    case GB_SC_MATRIX: print_matrix(res); break;
     default: print_cpython(res); break;
     }
     fflush(stdout);

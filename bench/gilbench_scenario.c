@@ -20,18 +20,28 @@
 
 static gb_step_t *step_at(gb_run_t *run, size_t i) { return &run->res.steps[i]; }
 
+/* What a step runs, for its progress line. */
+static void step_what(const gb_step_t *st, char *what, size_t size)
+{
+    if (st->scenario == GB_SC_MATRIX) {
+        gb_cell_label(st, what, size);
+        return;
+    }
+    switch (st->kind) {
+    case GB_K_IO_ALONE: snprintf(what, size, "io alone"); break;
+    case GB_K_CPU_ALONE: snprintf(what, size, "%u cpu alone", st->threads); break;
+    case GB_K_CONVOY: snprintf(what, size, "io + %u cpu", st->threads); break;
+    case GB_K_COUNTDOWN: snprintf(what, size, "%u thread%s", st->threads,
+                                  st->threads == 1 ? "" : "s"); break;
+    default: snprintf(what, size, "%s", gb_kind_name(st->kind)); break;
+    }
+}
+
 static void step_progress(const gb_run_t *run, const gb_step_t *st)
 {
-    char label[48], what[32], result[160];
+    char label[48], what[40], result[160];
     gb_step_label(st, label, sizeof label);
-    switch (st->kind) {
-    case GB_K_IO_ALONE: snprintf(what, sizeof what, "io alone"); break;
-    case GB_K_CPU_ALONE: snprintf(what, sizeof what, "%u cpu alone", st->threads); break;
-    case GB_K_CONVOY: snprintf(what, sizeof what, "io + %u cpu", st->threads); break;
-    case GB_K_COUNTDOWN: snprintf(what, sizeof what, "%u thread%s", st->threads,
-                                  st->threads == 1 ? "" : "s"); break;
-    default: snprintf(what, sizeof what, "%s", gb_kind_name(st->kind)); break;
-    }
+    step_what(st, what, sizeof what);
     switch (st->kind) {
     case GB_K_IO_ALONE:
     case GB_K_CONVOY: {
@@ -70,9 +80,28 @@ static const gb_trace_req_t *trace_this_step(gb_run_t *run, const gb_step_t *st)
     return t;
 }
 
-/* Record a step and, unless planning, measure it.  Returns its index. */
-static size_t run_step(gb_run_t *run, gb_scenario_t sc, gb_runtime_t rt, gil_policy_t policy,
-                       gb_kind_t kind, unsigned threads, unsigned long interval_us)
+void gb_step_init(gb_step_t *st, gb_scenario_t sc, gb_runtime_t rt, gil_policy_t policy,
+                  gb_kind_t kind, unsigned threads, unsigned long interval_us)
+{
+    memset(st, 0, sizeof *st);
+    st->scenario = sc;
+    st->runtime = rt;
+    st->policy = policy;
+    st->kind = kind;
+    st->threads = threads;
+    st->interval_us = interval_us;
+    st->shape = -1;
+    st->io_work_ns = GB_IO_WORK_NS;
+    st->io_sections = 2;
+    st->check_units = 1;
+    st->io_slowdown = st->cpu_fraction = st->ratio = st->cpu_s = st->echo_cpu_s = -1;
+    st->solo_rate = st->solo_spread = st->io_fraction = st->io_gil = st->fair_min = -1;
+    st->share_min = st->share_mean = st->share_max = st->jain = st->cpu_vs_cpython = -1;
+    for (int g = 0; g < GB_MG_COUNT; g++)
+        st->goal[g] = GB_NA;
+}
+
+size_t gb_run_step(gb_run_t *run, const gb_step_t *proto)
 {
     if (run->res.nsteps == run->res.capsteps) {
         size_t cap = run->res.capsteps ? run->res.capsteps * 2 : 64;
@@ -84,14 +113,7 @@ static size_t run_step(gb_run_t *run, gb_scenario_t sc, gb_runtime_t rt, gil_pol
     }
     size_t idx = run->res.nsteps++;
     gb_step_t *st = step_at(run, idx);
-    memset(st, 0, sizeof *st);
-    st->scenario = sc;
-    st->runtime = rt;
-    st->policy = policy;
-    st->kind = kind;
-    st->threads = threads;
-    st->interval_us = interval_us;
-    st->io_slowdown = st->cpu_fraction = st->ratio = st->cpu_s = -1;
+    *st = *proto;
     if (run->planning)
         return idx;
 
@@ -100,6 +122,15 @@ static size_t run_step(gb_run_t *run, gb_scenario_t sc, gb_runtime_t rt, gil_pol
         return idx; /* measured stays 0: reported as failed */
     step_progress(run, st);
     return idx;
+}
+
+/* Record a step and, unless planning, measure it.  Returns its index. */
+static size_t run_step(gb_run_t *run, gb_scenario_t sc, gb_runtime_t rt, gil_policy_t policy,
+                       gb_kind_t kind, unsigned threads, unsigned long interval_us)
+{
+    gb_step_t st;
+    gb_step_init(&st, sc, rt, policy, kind, threads, interval_us);
+    return gb_run_step(run, &st);
 }
 
 /* I/O alone rate / this rate.  Unknown (< 0) without a round trip. */
@@ -333,6 +364,7 @@ void gb_run_scenarios(gb_run_t *run)
         [GB_SC_COUNTDOWN] = scenario_countdown,
         [GB_SC_INTERVAL] = scenario_interval,
         [GB_SC_WORKERS] = scenario_workers,
+        [GB_SC_MATRIX] = gb_matrix_policy,
     };
     const gb_options_t *opt = run->opt;
     for (int sc = 0; sc < GB_SC_COUNT; sc++) {
@@ -343,6 +375,8 @@ void gb_run_scenarios(gb_run_t *run)
         else
             for (unsigned p = 0; p < opt->npolicies; p++)
                 per_policy[sc](run, opt->policies[p]);
+        if (sc == GB_SC_MATRIX)
+            gb_matrix_finish(run);
         if (!run->planning)
             gb_print_scenario(&run->res, (gb_scenario_t)sc);
     }

@@ -14,6 +14,9 @@
 /* CPython's default switch interval; the countdown goal is stated for it. */
 #define GB_DEFAULT_INTERVAL_US 5000ul
 
+/* Work under the GIL between two round trips of the I/O thread: ~1 us. */
+#define GB_IO_WORK_NS 1000.0
+
 typedef struct gb_options {
     unsigned scenarios; /* bit (1u << gb_scenario_t) per selected scenario */
     double seconds;     /* measured window per step */
@@ -27,6 +30,7 @@ typedef struct gb_options {
     const char *csv_path;
     const char *plot_dir;
     gb_trace_req_t trace;  /* --trace, --timeline: the first convoy step */
+    int matrix_full;       /* --matrix full: every cell of convoy-matrix */
     int quiet;
 } gb_options_t;
 
@@ -39,6 +43,18 @@ typedef struct gb_run {
     gb_rig_t rig;
     gb_results_t res;
 } gb_run_t;
+
+/* A step's "what to run" fields, with the defaults (1 us of I/O work, two
+ * sections, a check after every unit), everything derived unknown. */
+void gb_step_init(gb_step_t *st, gb_scenario_t sc, gb_runtime_t rt, gil_policy_t policy,
+                  gb_kind_t kind, unsigned threads, unsigned long interval_us);
+/* Record a copy of *proto and, unless planning, measure it (and print its
+ * progress line).  Returns its index in run->res.steps. */
+size_t gb_run_step(gb_run_t *run, const gb_step_t *proto);
+
+/* ---- gilbench_matrix.c: the convoy-matrix scenario ------------------------------- */
+void gb_matrix_policy(gb_run_t *run, gil_policy_t policy); /* one policy's cells */
+void gb_matrix_finish(gb_run_t *run); /* across policies: CPU time ratios, goals */
 
 /* Every selected scenario: records (and unless planning, measures and
  * prints) its steps in run->res. */

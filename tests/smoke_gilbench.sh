@@ -62,7 +62,7 @@ fi
 # --quiet: nothing on stderr, gnuplot's warnings included.
 [ -s "$tmp/err.txt" ] && fail "gilbench --quiet wrote to stderr: $(head -3 "$tmp/err.txt")"
 
-for s in convoy countdown interval workers cpython; do
+for s in convoy countdown interval workers cpython convoy-matrix; do
     grep -q "^== $s:" "$tmp/out.txt" || fail "no table for scenario $s"
 done
 [ "$(grep -c '^goal: ' "$tmp/out.txt")" -ge 2 ] || fail "goal lines missing"
@@ -131,7 +131,8 @@ for s in convoy countdown interval workers; do
     grep -q "^$s," "$tmp/out.csv" || fail "no CSV rows for $s"
 done
 # Every chart: drawn, its script silent in gnuplot, rendered to PNG.
-sh "$(dirname "$0")/charts.sh" "$tmp/svg" convoy interval workers || fail "charts"
+sh "$(dirname "$0")/charts.sh" "$tmp/svg" convoy interval workers matrix-io-fraction \
+    matrix-io-p99 || fail "charts"
 for f in convoy interval workers; do
     grep -q "^chart: $tmp/svg/$f.svg\$" "$tmp/out.txt" || fail "no 'chart:' line for $f.svg"
 done
@@ -152,6 +153,61 @@ rc=$?
 grep -q "gnuplot failed drawing" "$tmp/fake.err" || fail "a gnuplot failure was not reported"
 grep -q "gnuplot: broken" "$tmp/fake.err" || fail "gnuplot's message was not shown on failure"
 
+# ---- the full convoy matrix: every cell in the table, the JSON and the CSV --------
+# (tiny windows: no figure is judged here, only that each cell is there.)
+"$bin" --scenario convoy-matrix --matrix full --seconds 0.01 --quiet --json "$tmp/m.json" \
+    --csv "$tmp/m.csv" --plot "$tmp/m-svg" >"$tmp/m.txt" 2>"$tmp/m.err" || {
+    cat "$tmp/m.err" >&2
+    fail "gilbench --scenario convoy-matrix --matrix full failed"
+}
+[ -s "$tmp/m.err" ] && fail "convoy-matrix --quiet wrote to stderr: $(head -3 "$tmp/m.err")"
+sh "$(dirname "$0")/charts.sh" "$tmp/m-svg" matrix-io-fraction matrix-io-p50 matrix-io-p99 \
+    matrix-cpu-share matrix-fairness matrix-cpu-time || fail "matrix charts"
+policies=$("$bin" --help | sed -n '/libgil scheduling policies/{n;p;}' | tr -d ' .' | tr ',' ' ')
+[ -n "$policies" ] || fail "cannot read the policies from --help"
+shapes="0us-1rel 0us-2rel 1us-1rel 1us-2rel 10us-1rel 10us-2rel"
+cells=0
+for p in $policies; do
+    for shape in $shapes interp; do
+        for n in 1 2 4 8; do
+            for check in 50ns 5us; do
+                [ "$shape" = interp ] && { [ "$n" = 1 ] && [ "$check" = 50ns ] || continue; }
+                cells=$((cells + 1))
+                grep -Eq "^  $p +$shape +$n +$check +[0-9.]+%" "$tmp/m.txt" ||
+                    fail "convoy-matrix table: no row for $p $shape/${n}cpu/$check"
+                for metric in io_fraction cpu_share_min cpu_share_mean jain cpu_s io_rate; do
+                    grep -q "^convoy-matrix,libgil,$p,convoy,$n,[0-9]*,$shape,$check,0,$metric," \
+                        "$tmp/m.csv" || fail "convoy-matrix CSV: no $metric for $p $shape/${n}cpu/$check"
+                done
+            done
+        done
+    done
+done
+grep -q "^matrix goal (priority): I/O rate " "$tmp/m.txt" || fail "convoy-matrix: no goal summary"
+grep -q "^  baselines: the largest spread" "$tmp/m.txt" || fail "convoy-matrix: no baseline spread"
+python3 -c '
+import json, sys
+doc = json.load(open(sys.argv[1]))
+want = int(sys.argv[2])
+cells = [s for s in doc["steps"] if s["scenario"] == "convoy-matrix" and s["kind"] == "convoy"]
+need = ["cell", "shape", "check", "io_rate", "io_fraction", "cpu_share_min", "cpu_share_mean",
+        "cpu_share_max", "cpu_fair_min", "jain", "cpu_s", "cpu_vs_cpython", "io_gil",
+        "goal_io_rate", "goal_io_p99", "goal_cpu_fair", "goal_cpu_time", "cpu_thread0_rate"]
+errors = ["%d cells in the JSON, expected %d" % (len(cells), want)] if len(cells) != want else []
+errors += ["%s %s: no %s" % (c["policy"], c["cell"], k) for c in cells for k in need if k not in c]
+errors += ["%s %s: %d CPU thread rates" % (c["policy"], c["cell"], c["threads"]) for c in cells
+           if "cpu_thread%d_rate" % (c["threads"] - 1) not in c]
+solo = [s for s in doc["steps"] if s["scenario"] == "convoy-matrix" and s["kind"] != "convoy"]
+errors += ["baseline %s %s: no solo_spread" % (s["policy"], s["cell"]) for s in solo
+           if not s["rerun"] and "solo_spread" not in s]
+if [g["key"] for g in doc["matrix_goals"]] != ["goal_io_rate", "goal_io_p99", "goal_cpu_fair",
+                                                "goal_cpu_time"]:
+    errors.append("matrix_goals incomplete")
+for e in errors[:20]:
+    print("smoke_gilbench: " + e, file=sys.stderr)
+sys.exit(1 if errors else 0)
+' "$tmp/m.json" "$cells" || fail "convoy-matrix JSON incomplete"
+
 # ---- options -------------------------------------------------------------------
 # -h and --help: the manual on stdout, nothing on stderr, exit 0.
 for h in -h --help; do
@@ -160,11 +216,11 @@ for h in -h --help; do
     for section in NAME SYNOPSIS DESCRIPTION SCENARIOS OPTIONS "EXIT STATUS" EXAMPLES; do
         grep -q "^$section" "$tmp/help.txt" || fail "gilbench $h has no $section section"
     done
-    for s in convoy countdown interval workers cpython; do
-        grep -q "^    $s " "$tmp/help.txt" || fail "gilbench $h does not explain $s"
+    for s in convoy countdown interval workers cpython convoy-matrix; do
+        grep -q "^    $s\( \|$\)" "$tmp/help.txt" || fail "gilbench $h does not explain $s"
     done
-    for o in --scenario --seconds --policy --interval --threads --json --gbench-json --csv \
-        --plot --trace --timeline --quiet --version; do
+    for o in --scenario --seconds --policy --interval --threads --matrix --json --gbench-json \
+        --csv --plot --trace --timeline --quiet --version; do
         grep -q -- "^    $o\( \|$\)" "$tmp/help.txt" || fail "gilbench $h does not explain $o"
         grep -q -- "\[$o" "$tmp/help.txt" || [ "$o" = --version ] ||
             fail "gilbench $h: $o is not in the synopsis"
@@ -204,11 +260,12 @@ expect_usage_error "--threads: empty item in '1,,2'" --threads 1,,2
 expect_usage_error "--threads: empty item in '1,2,'" --threads 1,2,
 expect_usage_error "--interval: expected an integer" --interval 0
 expect_usage_error "--interval: expected an integer" --interval 12abc
+expect_usage_error "--matrix: expected quick or full, got 'half'" --matrix half
 expect_usage_error "unknown option '--bogus'" --bogus
 expect_usage_error "unknown option '-x'" -x
 expect_usage_error "unexpected argument 'stray-argument'" stray-argument
 for o in --json --gbench-json --csv --plot --trace --timeline --scenario --seconds --policy \
-    --interval --threads; do
+    --interval --threads --matrix; do
     expect_usage_error "$o needs a value" $o
     expect_usage_error "$o needs a value" "$o="
 done
@@ -291,4 +348,4 @@ grep -q '</svg>' "$tmp/timeline.svg" || fail "--timeline SVG is truncated"
 rsvg-convert -o "$tmp/timeline.png" "$tmp/timeline.svg" && [ -s "$tmp/timeline.png" ] ||
     fail "--timeline SVG does not render to PNG"
 
-echo "smoke_gilbench: ok (layering, every scenario, JSON/CSV fields, charts, trace, timeline, options, examples' usage, compare.py)"
+echo "smoke_gilbench: ok (layering, every scenario, JSON/CSV fields, charts, full convoy matrix ($cells cells), trace, timeline, options, examples' usage, compare.py)"
