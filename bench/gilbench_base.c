@@ -4,6 +4,7 @@
 #include "gilbench_base.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,17 @@ const gb_step_t *gb_find_sibling(const gb_results_t *res, const gb_step_t *st, g
             return s;
     }
     return NULL;
+}
+
+void gb_range_add(gb_range_t *r, double v)
+{
+    if (!isfinite(v))
+        return;
+    if (r->n == 0 || v < r->lo)
+        r->lo = v;
+    if (r->n == 0 || v > r->hi)
+        r->hi = v;
+    r->n++;
 }
 
 /* ---- messages ---------------------------------------------------------------- */

@@ -232,6 +232,15 @@ void gb_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2))
 void gb_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void gb_notes_enable(int on);
 
+/* ---- ranges ------------------------------------------------------------------- */
+/* The finite values seen (an axis must show them, a check bounds them). */
+typedef struct gb_range {
+    double lo, hi;
+    int n;
+} gb_range_t;
+
+void gb_range_add(gb_range_t *r, double v);
+
 /* ---- the clock and the system --------------------------------------------------- */
 uint64_t gb_now_ns(void); /* CLOCK_MONOTONIC */
 double gb_cpu_seconds(void); /* this process's user + sys time so far */

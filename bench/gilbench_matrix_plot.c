@@ -25,6 +25,7 @@ typedef struct figure {
     double (*get)(const gb_step_t *st); /* < 0: unknown */
     double cb_lo, cb_hi;   /* the colour bar spans at least these (shown values),
                             * so that colours compare between runs; 0, 0: none */
+    const char *cbtics;    /* the colour bar's tics, or NULL: gnuplot's */
 } figure_t;
 
 static double io_fraction(const gb_step_t *st) { return st->io_fraction; }
@@ -36,16 +37,17 @@ static double cpu_time(const gb_step_t *st) { return st->cpu_vs_cpython; }
 
 static const figure_t figures[] = {
     {"matrix-io-fraction", "I/O round-trip rate beside the CPU threads, % of the I/O thread alone",
-     "% of solo", 1, 0, 100, "%.0f%%", io_fraction, 0, 100},
-    {"matrix-io-p50", "I/O round trip, median (us)", "us (log)", 0, 1, 1, NULL, io_p50, 0, 0},
+     "% of solo", 1, 0, 100, "%.0f%%", io_fraction, 0, 100, NULL},
+    {"matrix-io-p50", "I/O round trip, median (us)", "us (log)", 0, 1, 1, NULL, io_p50, 0, 0, NULL},
     {"matrix-io-p99", "I/O round trip, 99th percentile (us)", "us (log)", 0, 1, 1, NULL, io_p99,
-     0, 0},
+     0, 0, NULL},
     {"matrix-cpu-share", "The slowest CPU thread's rate, % of its share of the solo rate",
-     "% of its solo share", 1, 0, 100, "%.0f%%", share_min, 0, 100},
+     "% of its solo share", 1, 0, 100, "%.0f%%", share_min, 0, 100, NULL},
     {"matrix-fairness", "Fairness between the CPU threads (Jain's index: 1 = equal)", "Jain",
-     1, 0, 1, "%.2f", jain, 0, 1},
+     1, 0, 1, "%.2f", jain, 0, 1, NULL},
     {"matrix-cpu-time", "Whole-process CPU time / the cpython policy's in the same cell",
-     "x cpython (log)", 0, 1, 1, "%.2f", cpu_time, 1, 1},
+     "x cpython (log)", 0, 1, 1, "%.2f", cpu_time, 1, 1,
+     "('0.25' 0.25, '0.5' 0.5, '0.7' 0.7, '1' 1, '1.4' 1.4, '2' 2, '4' 4, '8' 8)"},
 };
 
 /* Viridis at five points: position 0 is drawn dark. */
@@ -213,6 +215,8 @@ static void colour_scale(FILE *g, const figure_t *fig, gb_range_t r)
     fprintf(g, "%sset cbrange [%.6g:%.6g]\nset palette defined %s%s\n",
             fig->log_scale ? "set logscale cb\n" : "", r.lo, r.hi, VIRIDIS,
             fig->higher_is_better ? "" : "\nset palette negative");
+    if (fig->cbtics != NULL)
+        fprintf(g, "set cbtics %s\n", fig->cbtics);
     fprintf(g, "set cblabel '%s' offset -0.5,0\nset colorbox user origin screen 0.895, "
                "screen 0.25 size screen 0.015, screen 0.5\n", fig->unit);
 }

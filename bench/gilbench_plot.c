@@ -15,9 +15,9 @@
 #include "gilbench_plot.h"
 
 #include <errno.h>
-#include <stdint.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -48,17 +48,6 @@ gb_style_t gb_runtime_style(gb_runtime_t rt)
 }
 
 /* ---- ranges ------------------------------------------------------------------- */
-
-void gb_range_add(gb_range_t *r, double v)
-{
-    if (!isfinite(v))
-        return;
-    if (r->n == 0 || v < r->lo)
-        r->lo = v;
-    if (r->n == 0 || v > r->hi)
-        r->hi = v;
-    r->n++;
-}
 
 /* For a log axis: positive values only. */
 static void range_add_log(gb_range_t *r, double v)

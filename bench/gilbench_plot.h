@@ -15,13 +15,6 @@ typedef struct gb_style {
 gb_style_t gb_policy_style(gil_policy_t policy);
 gb_style_t gb_runtime_style(gb_runtime_t rt);
 
-/* The finite values an axis must show. */
-typedef struct gb_range {
-    double lo, hi;
-    int n;
-} gb_range_t;
-
-void gb_range_add(gb_range_t *r, double v);
 /* "set Xrange [...]" padded around r (fallback_lo..hi when r is empty), so
  * that no point sits on a border and gnuplot never sees an empty range. */
 void gb_set_log_range(FILE *g, const char *axis, gb_range_t r, double fallback_lo,

@@ -301,25 +301,30 @@ static void print_matrix_cells(const gb_results_t *res)
            "the cell.\n");
 }
 
-/* The figures must show what is known: CPYTHON with one CPU thread is the
- * convoy itself, a small fraction of the I/O thread's solo rate. */
+/* The figures must show what is known.  CPYTHON with one CPU thread is the
+ * convoy itself: a few percent of the I/O thread's solo rate at most.  And
+ * CPU threads alone, on one GIL, keep one core busy: less means other
+ * processes had the CPUs, and every ratio of the run moves with them. */
 static void print_matrix_consistency(const gb_results_t *res)
 {
-    double lo = -1, hi = -1;
+    gb_range_t convoy = {0}, core = {0};
     for (size_t i = 0; i < res->nsteps; i++) {
         const gb_step_t *st = &res->steps[i];
-        if (!is_matrix(st, GB_K_CONVOY) || st->policy != GIL_POLICY_CPYTHON ||
-            st->threads != 1 || st->io_fraction < 0)
-            continue;
-        lo = lo < 0 || st->io_fraction < lo ? st->io_fraction : lo;
-        hi = st->io_fraction > hi ? st->io_fraction : hi;
+        if (is_matrix(st, GB_K_CONVOY) && st->policy == GIL_POLICY_CPYTHON &&
+            st->threads == 1 && st->io_fraction >= 0)
+            gb_range_add(&convoy, st->io_fraction);
+        if (is_matrix(st, GB_K_CPU_ALONE) && st->measured && st->cpu_s >= 0 && st->seconds > 0)
+            gb_range_add(&core, st->cpu_s / st->seconds);
     }
-    if (hi < 0)
-        return;
-    printf("  check: cpython with 1 CPU thread keeps the I/O thread at %s-%s of its solo rate "
-           "(the convoy)%s\n", PCT(lo), PCT(hi),
-           hi > 0.5 ? "; above 50% in some cell: no convoy there, so the CPU thread cannot "
-                      "have been running (a loaded machine?)" : "");
+    if (convoy.n)
+        printf("  check: cpython with 1 CPU thread keeps the I/O thread at %s-%s of its solo "
+               "rate (the convoy: a few %% at most)%s\n", PCT(convoy.lo), PCT(convoy.hi),
+               convoy.hi > 0.10 ? "; above 10% in some cell: its CPU thread was not running "
+                                  "all the time (a loaded machine?)" : "");
+    if (core.n)
+        printf("  check: the CPU threads alone kept %.2f-%.2f of a core busy (one GIL: about "
+               "1)%s\n", core.lo, core.hi,
+               core.lo < 0.9 ? "; below 0.9: other processes had the CPUs during the run" : "");
 }
 
 static void print_matrix_goals(const gb_results_t *res)
