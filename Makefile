@@ -44,7 +44,7 @@ VERSION_PATCH := $(shell sed -n 's/^\#define GIL_VERSION_PATCH //p' include/gil.
 VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
 
 DEPS_LIB   := liburcu-dev pkg-config
-DEPS_TEST  := libcmocka-dev python3-prometheus-client
+DEPS_TEST  := libcmocka-dev python3-prometheus-client libbenchmark-tools python3-scipy gnuplot-nox librsvg2-bin
 DEPS_BENCH := libbenchmark-dev gnuplot-nox libbenchmark-tools python3-scipy valgrind
 DEPS_INSTALL := help2man
 DEPS := scripts/deps.sh

@@ -1,8 +1,13 @@
 # bench/bench.mk - the benchmark suite, included by the top Makefile.
 #
-#   make bench         gilbench with its defaults: tables on stdout, JSON, CSV
-#                      and SVG charts in $(BENCH_RESULTS)/
+#   make bench         gilbench with its defaults: tables on stdout, JSON,
+#                      google-benchmark JSON, CSV and SVG charts in
+#                      $(BENCH_RESULTS)/
 #                      (GILBENCH_ARGS=... adds gilbench options)
+#   make bench-matrix  the full convoy matrix (every shape, 1/2/4/8 CPU threads,
+#                      both check granularities, every policy: several
+#                      minutes) into $(BENCH_RESULTS)/matrix/; `make bench`
+#                      runs its quick subset
 #   make bench-micro   google-benchmark micro benchmarks; BENCH_ARGS=... is
 #                      passed through.  stdout is the benchmark's output and
 #                      nothing else (building goes to stderr), so
@@ -13,8 +18,8 @@
 #                      spread (scripts/micro-figures.sh; MICRO_REPS=10)
 #   make bench-smoke   gilbench with tiny durations (part of `make test`)
 #
-# gilbench is plain C + libgil; only bench-micro needs google-benchmark, so
-# `make test` (which runs bench-smoke) needs neither it nor gnuplot.
+# gilbench is plain C + libgil; only bench-micro needs google-benchmark's
+# library.  `make test` (bench-smoke) needs its tools (compare.py).
 
 BENCH_BUILD   := $(BUILD)/bench
 BENCH_RESULTS ?= bench-results
@@ -31,21 +36,27 @@ BENCHMARK_LIBS   = $(shell pkg-config --libs benchmark 2>/dev/null || echo -lben
 CXXFLAGS_BENCH = -std=c++17 -Wall -Wextra -Werror -Wshadow $(OPT) -Iinclude -Ibench \
                  $(BENCHMARK_CFLAGS) $(CXXFLAGS)
 
-.PHONY: bench bench-micro
+.PHONY: bench bench-matrix bench-micro
 
 $(BENCH_BUILD):
 	@mkdir -p $@
 
 # The scripts' folder is compiled in so that gilbench finds
 # bench/cpython/convoy.py and bench/ruby/convoy.rb from any directory.
-$(GILBENCH): $(GILBENCH_SRCS) bench/gilbench.h bench/timeline.c bench/timeline.h include/gil.h $(BUILD)/libgil.a | $(BENCH_BUILD)
+$(GILBENCH): $(GILBENCH_SRCS) $(wildcard bench/gilbench*.h) bench/timeline.c bench/timeline.h include/gil.h $(BUILD)/libgil.a | $(BENCH_BUILD)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS_APP) -DGILBENCH_SCRIPT_DIR='"$(CURDIR)/bench"' -o $@ $(GILBENCH_SRCS) bench/timeline.c $(LDLIBS_APP)
 
 bench: $(GILBENCH) | deps-bench
 	@mkdir -p $(BENCH_RESULTS)
 	$(GILBENCH) --json $(BENCH_RESULTS)/gilbench.json --csv $(BENCH_RESULTS)/gilbench.csv \
-	    --plot $(BENCH_RESULTS) $(GILBENCH_ARGS)
+	    --gbench-json $(BENCH_RESULTS)/gilbench-gbench.json --plot $(BENCH_RESULTS) $(GILBENCH_ARGS)
+
+bench-matrix: $(GILBENCH) | deps-bench
+	@mkdir -p $(BENCH_RESULTS)/matrix
+	$(GILBENCH) --scenario convoy-matrix --matrix full --json $(BENCH_RESULTS)/matrix/gilbench.json \
+	    --csv $(BENCH_RESULTS)/matrix/gilbench.csv --gbench-json $(BENCH_RESULTS)/matrix/gilbench-gbench.json \
+	    --plot $(BENCH_RESULTS)/matrix $(GILBENCH_ARGS)
 
 $(BENCH_BUILD)/gbench.o: bench/gbench.cc bench/gbench.h | $(BENCH_BUILD) deps-bench
 	@$(if $(Q),echo "  CXX     $@")
@@ -84,5 +95,8 @@ MICRO_REPS ?= 10
 micro-figures: $(MICRO) | deps-bench
 	@scripts/micro-figures.sh $(MICRO) $(MICRO_REPS)
 
-bench-smoke:: $(GILBENCH)
-	@tests/smoke_gilbench.sh $(GILBENCH)
+# The examples' usage is checked there too; compare.py (libbenchmark-tools,
+# with python3-scipy) diffs two --gbench-json files.
+SMOKE_EXAMPLES := $(addprefix $(BUILD)/examples/,extension foreign_thread worker_pool minivm)
+bench-smoke:: $(GILBENCH) $(SMOKE_EXAMPLES) | deps-test
+	@tests/smoke_gilbench.sh $(GILBENCH) $(BUILD)/examples

@@ -1,3 +1,7 @@
+/* Layer: measurement: a convoy step run by a real interpreter (CPython,
+ * Ruby) in a child process.  Called by the scenarios through
+ * gb_measure_step; calls only the base layer. */
+
 /*
  * gilbench_ext.c - the convoy workload in real interpreters.
  *
@@ -6,7 +10,7 @@
  * 1-byte round trips, CPU threads in a tight loop) and print one JSON line.
  * gilbench runs one interpreter process per step and reads that line.
  */
-#include "gilbench.h"
+#include "gilbench_measure.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -30,22 +34,6 @@ static const external_t externals[GB_RT_COUNT] = {
     [GB_RT_CPYTHON] = {"python3", "cpython/convoy.py"},
     [GB_RT_RUBY] = {"ruby", "ruby/convoy.rb"},
 };
-
-int gb_on_path(const char *name)
-{
-    const char *path = getenv("PATH");
-    char buf[4096];
-    if (path == NULL)
-        return 0;
-    while (*path) {
-        size_t len = strcspn(path, ":");
-        int n = snprintf(buf, sizeof buf, "%.*s/%s", (int)len, len ? path : ".", name);
-        if (n > 0 && (size_t)n < sizeof buf && access(buf, X_OK) == 0)
-            return 1;
-        path += len + (path[len] == ':');
-    }
-    return 0;
-}
 
 static void script_path(gb_runtime_t rt, char *buf, size_t size)
 {
@@ -195,9 +183,9 @@ static int parse_result(gb_step_t *st, const char *line)
     return 0;
 }
 
-int gb_measure_external(gb_run_t *run, gb_step_t *st)
+int gb_measure_external(const gb_rig_t *rig, gb_step_t *st)
 {
-    const double seconds = run->opt->seconds;
+    const double seconds = rig->seconds;
     char script[1024], a_seconds[32], a_warmup[32], a_threads[16], a_interval[32];
     char out[4096];
     unsigned ncpu = st->kind == GB_K_IO_ALONE ? 0 : st->threads;

@@ -1,3 +1,7 @@
+/* Layer: measurement: the rig (echo process, calibrated unit) and the
+ * convoy and countdown steps.  Called by the scenarios; calls only the base
+ * layer, libgil and timeline.c. */
+
 /*
  * gilbench_work.c - the workload model: work units, the echo process, the
  * CPU-bound and I/O-bound threads, and the convoy and countdown steps.
@@ -10,7 +14,7 @@
  *              (the way a socket call releases the GIL), ~1 us of work
  *              under the GIL between round trips.
  */
-#include "gilbench.h"
+#include "gilbench_measure.h"
 #include "timeline.h"
 
 #include <errno.h>
@@ -20,13 +24,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-/* Work under the GIL between two round trips of the I/O thread: ~1 us. */
-#define GB_IO_WORK_NS 1000.0
 
 unsigned gb_unit_iters = 32;
 
@@ -34,23 +37,7 @@ unsigned gb_unit_iters = 32;
  * round trip) and count only what they do while it is GB_MEASURE. */
 enum { GB_WARMUP, GB_MEASURE, GB_STOP };
 
-/* ---- time ----------------------------------------------------------------- */
-
-uint64_t gb_now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-void gb_sleep_until(uint64_t deadline_ns)
-{
-    struct timespec t;
-    t.tv_sec = (time_t)(deadline_ns / 1000000000u);
-    t.tv_nsec = (long)(deadline_ns % 1000000000u);
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR)
-        ;
-}
+/* ---- the window ------------------------------------------------------------ */
 
 /* The warm-up before each measured window: long enough for the threads to
  * reach their steady state (several switch intervals), short enough not to
@@ -78,7 +65,7 @@ static double time_units(unsigned iters, unsigned units)
 /* Choose gb_unit_iters so that one unit takes ~50 ns on this machine.  The
  * best of several short runs: the machine is shared, and a run that was
  * preempted only ever looks slower. */
-double gb_calibrate(void)
+static double calibrate(void)
 {
     const unsigned probe_iters = 64, units = 200000;
     double best = 1e30;
@@ -236,42 +223,129 @@ static void echo_loop(int fd)
     }
 }
 
-/* Fork the echo process.  Called before any thread exists, so the child is
- * a clean single-threaded copy that never touches a GIL: it stands for the
- * server on the other end of a socket. */
-int gb_echo_start(gb_run_t *run)
+/* Fork an echo process serving fd; ours[] are gilbench's ends of every
+ * connection, which the child must close: an end it kept open would hide
+ * our close from its echo process, which would then never see EOF.  Called
+ * before any thread exists, so the child is a clean single-threaded copy
+ * that never touches a GIL: it stands for the server on the other end of a
+ * socket.  Returns its pid, or -1. */
+static pid_t echo_fork(const int *ours, int nours, int fd)
 {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
-        return -1;
     pid_t pid = fork();
-    if (pid < 0) {
-        close(sv[0]);
-        close(sv[1]);
-        return -1;
-    }
     if (pid == 0) {
-        close(sv[0]);
+        for (int i = 0; i < nours; i++)
+            if (ours[i] >= 0)
+                close(ours[i]);
         /* Do not outlive gilbench if it is killed. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        echo_loop(sv[1]);
+        echo_loop(fd);
         _exit(0);
     }
-    close(sv[1]);
-    run->echo_fd = sv[0];
-    run->echo_pid = pid;
+    close(fd);
+    return pid;
+}
+
+/* A connected TCP pair over loopback (127.0.0.1), Nagle off: fds[0] ours,
+ * fds[1] the echo process's.  0, or -1 (the interp shape is then skipped). */
+static int tcp_pair(int fds[2])
+{
+    struct sockaddr_in addr;
+    socklen_t len = sizeof addr;
+    int one = 1, lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fds[0] = fds[1] = -1;
+    if (lfd < 0)
+        return -1;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) == 0 && listen(lfd, 1) == 0 &&
+        getsockname(lfd, (struct sockaddr *)&addr, &len) == 0 &&
+        (fds[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0 &&
+        connect(fds[0], (struct sockaddr *)&addr, sizeof addr) == 0)
+        fds[1] = accept(lfd, NULL, NULL);
+    close(lfd);
+    if (fds[1] < 0 || setsockopt(fds[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0 ||
+        setsockopt(fds[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) {
+        if (fds[0] >= 0)
+            close(fds[0]);
+        if (fds[1] >= 0)
+            close(fds[1]);
+        fds[0] = fds[1] = -1;
+        return -1;
+    }
     return 0;
 }
 
-void gb_echo_stop(gb_run_t *run)
+/* The echo processes: one on an AF_UNIX socketpair (every step), one on a
+ * TCP loopback connection (the matrix's interp shape). */
+static int echo_start(gb_rig_t *rig)
 {
-    if (run->echo_pid <= 0)
+    int sv[2], tcp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        return -1;
+    if ((rig->echo_pid = echo_fork(&sv[0], 1, sv[1])) < 0) {
+        close(sv[0]);
+        return -1;
+    }
+    rig->echo_fd = sv[0];
+    if (tcp_pair(tcp) == 0) {
+        const int ours[2] = {sv[0], tcp[0]};
+        if ((rig->echo_tcp_pid = echo_fork(ours, 2, tcp[1])) < 0)
+            close(tcp[0]);
+        else
+            rig->echo_tcp_fd = tcp[0];
+    }
+    return 0;
+}
+
+int gb_rig_start(gb_rig_t *rig, double seconds)
+{
+    rig->echo_fd = rig->echo_tcp_fd = -1;
+    rig->echo_pid = rig->echo_tcp_pid = 0;
+    rig->seconds = seconds;
+    if (echo_start(rig) != 0)
+        return -1;
+    rig->unit_ns = calibrate();
+    return 0;
+}
+
+static void echo_stop(int *fd, pid_t *pid)
+{
+    if (*pid <= 0)
         return;
-    close(run->echo_fd); /* EOF ends the echo loop */
-    while (waitpid(run->echo_pid, NULL, 0) < 0 && errno == EINTR)
+    close(*fd); /* EOF ends the echo loop */
+    while (waitpid(*pid, NULL, 0) < 0 && errno == EINTR)
         ;
-    run->echo_pid = 0;
-    run->echo_fd = -1;
+    *pid = 0;
+    *fd = -1;
+}
+
+void gb_rig_stop(gb_rig_t *rig)
+{
+    echo_stop(&rig->echo_fd, &rig->echo_pid);
+    echo_stop(&rig->echo_tcp_fd, &rig->echo_tcp_pid);
+}
+
+/* The CPU time (user + sys) a process has used: /proc/PID/stat fields 14
+ * and 15, in clock ticks.  < 0 if unreadable. */
+static double process_cpu_seconds(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* After the command name, which is in parentheses and may hold spaces:
+     * field 3 (state) ... field 14 (utime), 15 (stime). */
+    const char *p = strrchr(buf, ')');
+    unsigned long long utime, stime;
+    if (p == NULL || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                            &utime, &stime) != 2)
+        return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* ---- the threads of a convoy step ------------------------------------------- */
@@ -287,6 +361,7 @@ typedef struct cpu_thread {
     pthread_t thread;
     uint64_t seed;
     uint64_t quota;    /* countdown: units to do; 0 = until GB_STOP */
+    unsigned check_units; /* units between check points */
     uint64_t units;    /* units done inside the window (or all, countdown) */
     uint64_t done_ns;  /* countdown: when the quota was reached */
     uint64_t sink;
@@ -297,6 +372,7 @@ typedef struct io_thread {
     pthread_t thread;
     int fd;
     unsigned io_work_units;
+    unsigned sections;  /* 1: send and recv in one allow-threads section */
     samples_t lat;
     int error;         /* errno of a failed send/recv */
     uint64_t sink;
@@ -321,8 +397,9 @@ static void *cpu_thread_main(void *arg)
         int phase = atomic_load_explicit(&c->crew->phase, memory_order_relaxed);
         if (phase == GB_STOP)
             break;
-        x = gb_unit(x, gb_unit_iters);
-        units += (phase == GB_MEASURE);
+        for (unsigned i = 0; i < c->check_units; i++)
+            x = gb_unit(x, gb_unit_iters);
+        units += phase == GB_MEASURE ? c->check_units : 0;
         gb_check(ts);
     }
     gb_tstate_done(ts);
@@ -347,22 +424,43 @@ static void *countdown_thread_main(void *arg)
     return NULL;
 }
 
-/* send or recv one byte with the GIL released, as a socket call in an
- * interpreter does.  Returns 0, or -1 with errno set. */
-static int io_one_byte(int fd, int sending)
+/* send or recv one byte, the GIL held or not by the caller.  Returns 0, or
+ * -1 with errno set. */
+static int one_byte(int fd, int sending)
 {
     char byte = 'x';
     ssize_t n;
-    do {
-        GIL_BEGIN_ALLOW_THREADS
+    do
         n = sending ? send(fd, &byte, 1, MSG_NOSIGNAL) : recv(fd, &byte, 1, 0);
-        GIL_END_ALLOW_THREADS
-    } while (n < 0 && errno == EINTR);
+    while (n < 0 && errno == EINTR);
     if (n == 1)
         return 0;
     if (n == 0)
         errno = ECONNRESET;
     return -1;
+}
+
+/* One round trip.  Two sections: the send and the recv each with the GIL
+ * released, as each socket call of an interpreter does; one section: both
+ * inside one release (a C extension doing its whole exchange unlocked). */
+static int round_trip(int fd, unsigned sections)
+{
+    int rc;
+    if (sections == 1) {
+        GIL_BEGIN_ALLOW_THREADS
+        rc = one_byte(fd, 1) != 0 || one_byte(fd, 0) != 0 ? -1 : 0;
+        GIL_END_ALLOW_THREADS
+        return rc;
+    }
+    GIL_BEGIN_ALLOW_THREADS
+    rc = one_byte(fd, 1);
+    GIL_END_ALLOW_THREADS
+    if (rc != 0)
+        return rc;
+    GIL_BEGIN_ALLOW_THREADS
+    rc = one_byte(fd, 0);
+    GIL_END_ALLOW_THREADS
+    return rc;
 }
 
 static void *io_thread_main(void *arg)
@@ -378,7 +476,7 @@ static void *io_thread_main(void *arg)
         if (phase == GB_STOP)
             break;
         uint64_t t0 = gb_now_ns();
-        if (io_one_byte(io->fd, 1) != 0 || io_one_byte(io->fd, 0) != 0) {
+        if (round_trip(io->fd, io->sections) != 0) {
             io->error = errno;
             break;
         }
@@ -407,9 +505,9 @@ static void step_gil_stats(gb_step_t *st, gil_t *gil)
 }
 
 /* IO_ALONE, CPU_ALONE and CONVOY: the same threads, a different mix. */
-void gb_measure_threads(gb_run_t *run, gb_step_t *st)
+void gb_measure_threads(const gb_rig_t *rig, gb_step_t *st, const gb_trace_req_t *trace)
 {
-    const double seconds = run->opt->seconds;
+    const double seconds = rig->seconds;
     const unsigned ncpu = st->kind == GB_K_IO_ALONE ? 0 : st->threads;
     const int with_io = st->kind != GB_K_CPU_ALONE;
     gil_t *gil = gb_gil_new(st->policy, st->interval_us, "gilbench");
@@ -421,22 +519,24 @@ void gb_measure_threads(gb_run_t *run, gb_step_t *st)
         gb_die("out of memory");
     memset(&io, 0, sizeof io);
     crew_init(&crew, gil, ncpu + (unsigned)with_io);
+    if (ncpu > GB_MAX_THREADS)
+        gb_die("%u CPU threads: at most %d", ncpu, GB_MAX_THREADS);
     for (unsigned i = 0; i < ncpu; i++) {
         cpu[i].crew = &crew;
         cpu[i].seed = i + 1;
+        cpu[i].check_units = st->check_units ? st->check_units : 1;
         start_thread(&cpu[i].thread, cpu_thread_main, &cpu[i]);
     }
     if (with_io) {
         io.crew = &crew;
-        io.fd = run->echo_fd;
-        io.io_work_units = (unsigned)(GB_IO_WORK_NS / run->unit_ns + 0.5);
+        io.fd = st->io_tcp ? rig->echo_tcp_fd : rig->echo_fd;
+        io.io_work_units = (unsigned)(st->io_work_ns / rig->unit_ns + 0.5);
+        io.sections = st->io_sections == 1 ? 1 : 2;
+        if (io.fd < 0)
+            gb_die("no TCP loopback connection to an echo process");
         start_thread(&io.thread, io_thread_main, &io);
     }
-
-    /* --trace/--timeline record the measured window of the first convoy
-     * step (the I/O thread beside CPU threads: the convoy itself). */
-    static int traced;
-    int trace = (run->opt->trace_path || run->opt->timeline_path) && st->kind == GB_K_CONVOY && !traced++;
+    pid_t echo = st->io_tcp ? rig->echo_tcp_pid : rig->echo_pid;
 
     pthread_barrier_wait(&crew.start);
     gb_sleep_until(gb_now_ns() + (uint64_t)(gb_warmup_seconds(seconds) * 1e9));
@@ -444,22 +544,28 @@ void gb_measure_threads(gb_run_t *run, gb_step_t *st)
     if (trace && gil_trace_start(gil, 1u << 18) != 0)
         gb_die("gil_trace_start failed");
     uint64_t t0 = gb_now_ns();
+    double cpu0 = gb_cpu_seconds(), echo0 = with_io ? process_cpu_seconds(echo) : -1;
     gb_sleep_until(t0 + (uint64_t)(seconds * 1e9));
     atomic_store_explicit(&crew.phase, GB_STOP, memory_order_relaxed);
     uint64_t t1 = gb_now_ns();
+    st->cpu_s = gb_cpu_seconds() - cpu0;
+    double echo1 = with_io ? process_cpu_seconds(echo) : -1;
+    st->echo_cpu_s = echo0 >= 0 && echo1 >= 0 ? echo1 - echo0 : -1;
     if (trace) {
         timeline_opts_t o;
         timeline_opts_init(&o);
         o.last_ns = 50000000; /* the last 50 ms */
-        int rc = timeline_save(gil, run->opt->trace_path, run->opt->timeline_path, &o);
+        int rc = timeline_save(gil, trace->trace_path, trace->timeline_path, &o);
         if (rc != 0)
             gb_die("--trace/--timeline: %s", gil_strerror(rc));
     }
 
     uint64_t units = 0;
+    st->seconds = (double)(t1 - t0) / 1e9;
     for (unsigned i = 0; i < ncpu; i++) {
         pthread_join(cpu[i].thread, NULL);
         units += cpu[i].units;
+        st->thread_rate[i] = (double)cpu[i].units / st->seconds;
     }
     if (with_io)
         pthread_join(io.thread, NULL);
@@ -467,7 +573,6 @@ void gb_measure_threads(gb_run_t *run, gb_step_t *st)
         gb_die("I/O thread: round trip with the echo process failed: %s",
                strerror(io.error));
 
-    st->seconds = (double)(t1 - t0) / 1e9;
     st->cpu_rate = (double)units / st->seconds;
     st->io_count = io.lat.n;
     st->io_rate = (double)io.lat.n / st->seconds;
@@ -484,10 +589,10 @@ void gb_measure_threads(gb_run_t *run, gb_step_t *st)
 /* Beazley's countdown: the same total work whatever the thread count, so the
  * elapsed times compare directly.  The total is what one thread does in
  * --seconds. */
-void gb_measure_countdown(gb_run_t *run, gb_step_t *st)
+void gb_measure_countdown(const gb_rig_t *rig, gb_step_t *st)
 {
     const unsigned n = st->threads;
-    const uint64_t total = (uint64_t)(run->opt->seconds * 1e9 / run->unit_ns);
+    const uint64_t total = (uint64_t)(rig->seconds * 1e9 / rig->unit_ns);
     gil_t *gil = gb_gil_new(st->policy, st->interval_us, "gilbench");
     cpu_thread_t *cpu = calloc(n, sizeof *cpu);
     crew_t crew;
@@ -503,11 +608,13 @@ void gb_measure_countdown(gb_run_t *run, gb_step_t *st)
     }
     pthread_barrier_wait(&crew.start);
     uint64_t t0 = gb_now_ns(), t1 = t0;
+    double cpu0 = gb_cpu_seconds();
     for (unsigned i = 0; i < n; i++) {
         pthread_join(cpu[i].thread, NULL);
         if (cpu[i].done_ns > t1)
             t1 = cpu[i].done_ns;
     }
+    st->cpu_s = gb_cpu_seconds() - cpu0;
     st->elapsed_s = (double)(t1 - t0) / 1e9;
     st->seconds = st->elapsed_s;
     st->cpu_rate = (double)total / st->elapsed_s;

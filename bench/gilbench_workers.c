@@ -1,3 +1,7 @@
+/* Layer: measurement: the workers step (a queue-worker pool on one GIL or
+ * sharded over two).  Called by the scenarios through gb_measure_step;
+ * calls only the base layer, gilbench_work.c's helpers and libgil. */
+
 /*
  * gilbench_workers.c - the queue-worker convoy (Celery and the like).
  *
@@ -13,7 +17,7 @@
  * GIL answer: shard workers by task speed).  Both see the same schedule.
  * A worker waits for the queue with the GIL released, as queue.get() does.
  */
-#include "gilbench.h"
+#include "gilbench_measure.h"
 
 #include <errno.h>
 #include <math.h>
@@ -221,12 +225,12 @@ static void summarize(gb_step_t *st, task_t *tasks, size_t n, uint64_t t0)
     free(long_ns);
 }
 
-void gb_measure_workers(gb_run_t *run, gb_step_t *st)
+void gb_measure_workers(const gb_rig_t *rig, gb_step_t *st)
 {
     const int sharded = st->kind == GB_K_WORKERS_SHARDED;
     const unsigned nshards = sharded ? 2 : 1;
     size_t ntasks;
-    task_t *tasks = make_schedule(run->opt->seconds, &ntasks, &st->offered_per_s);
+    task_t *tasks = make_schedule(rig->seconds, &ntasks, &st->offered_per_s);
     shard_t shard[2];
     worker_t workers[GB_WORKERS];
 
@@ -239,9 +243,9 @@ void gb_measure_workers(gb_run_t *run, gb_step_t *st)
         memset(w, 0, sizeof *w);
         /* Sharded: workers 0-1 on the short-task GIL, 2-3 on the other. */
         w->shard = &shard[sharded && i >= GB_WORKERS / 2];
-        w->units[TASK_SHORT] = (uint64_t)(SHORT_TASK_NS / run->unit_ns);
-        w->units[TASK_LONG] = (uint64_t)(LONG_TASK_NS / run->unit_ns);
-        w->units[TASK_CEXT] = (uint64_t)(CEXT_TASK_NS / run->unit_ns);
+        w->units[TASK_SHORT] = (uint64_t)(SHORT_TASK_NS / rig->unit_ns);
+        w->units[TASK_LONG] = (uint64_t)(LONG_TASK_NS / rig->unit_ns);
+        w->units[TASK_CEXT] = (uint64_t)(CEXT_TASK_NS / rig->unit_ns);
         int rc = pthread_create(&w->thread, NULL, worker_main, w);
         if (rc != 0)
             gb_die("pthread_create: %s", strerror(rc));
@@ -249,6 +253,7 @@ void gb_measure_workers(gb_run_t *run, gb_step_t *st)
 
     /* The producer: this thread, on the schedule. */
     uint64_t t0 = gb_now_ns();
+    double cpu0 = gb_cpu_seconds();
     for (size_t i = 0; i < ntasks; i++) {
         task_t *t = &tasks[i];
         gb_sleep_until(t0 + t->arrival_ns);
@@ -259,6 +264,7 @@ void gb_measure_workers(gb_run_t *run, gb_step_t *st)
         queue_close(&shard[s].queue);
     for (unsigned i = 0; i < GB_WORKERS; i++)
         pthread_join(workers[i].thread, NULL);
+    st->cpu_s = gb_cpu_seconds() - cpu0;
 
     summarize(st, tasks, ntasks, t0);
     /* The stats of the GIL the short tasks ran on. */

@@ -1,3 +1,7 @@
+/* Layer: leaf beside libgil: an SVG timeline of a libgil trace.
+ * Calls the public gil.h only; gilbench's measurement layer, the tests
+ * and trace_demo call it.  Knows nothing of gilbench. */
+
 /*
  * timeline.c - a libgil trace as an SVG timeline (see timeline.h).
  *

@@ -1,3 +1,7 @@
+/* Layer: leaf beside libgil: an SVG timeline of a libgil trace.
+ * Calls the public gil.h only; gilbench's measurement layer, the tests
+ * and trace_demo call it.  Knows nothing of gilbench. */
+
 /*
  * timeline.h - draw a libgil trace as an SVG timeline that any browser shows
  * without a trace viewer: one lane per thread state, a colour per state

@@ -311,12 +311,16 @@ static void print_row(const char *name, const result_t *r, int calls)
 
 int main(int argc, char **argv)
 {
-    int calls = argc > 1 ? atoi(argv[1]) : 20;
+    int calls = 20;
+    char extra;
     result_t rel, hold;
 
-    if (calls <= 0) {
-        fprintf(stderr, "usage: extension [CALLS > 0]\n");
-        return 2;
+    /* -h/--help: the usage on stdout, exit 0; bad usage: on stderr, exit 2. */
+    int help = argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0);
+    if (help || argc > 2 ||
+        (argc == 2 && (sscanf(argv[1], "%d%c", &calls, &extra) != 1 || calls <= 0))) {
+        fprintf(help ? stdout : stderr, "usage: extension [CALLS > 0]\n");
+        return help ? 0 : 2;
     }
     run_variant(blur_releasing, calls, &rel);
     run_variant(blur_holding, calls, &hold);

@@ -240,12 +240,16 @@ int main(int argc, char **argv)
     gil_tstate_t *ts;
     joblib_t lib;
     joblib_callbacks_t cb = {on_progress, on_result, &in};
-    int njobs = argc > 1 ? atoi(argv[1]) : 2000;
+    int njobs = 2000;
+    char extra;
     int rc, states_after = 0, in_order, missing, twice, values_ok;
 
-    if (njobs <= 0) {
-        fprintf(stderr, "usage: foreign_thread [JOBS > 0]\n");
-        return 2;
+    /* -h/--help: the usage on stdout, exit 0; bad usage: on stderr, exit 2. */
+    int help = argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0);
+    if (help || argc > 2 ||
+        (argc == 2 && (sscanf(argv[1], "%d%c", &njobs, &extra) != 1 || njobs <= 0))) {
+        fprintf(help ? stdout : stderr, "usage: foreign_thread [JOBS > 0]\n");
+        return help ? 0 : 2;
     }
     memset(&in, 0, sizeof in);
     in.njobs = njobs;

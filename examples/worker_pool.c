@@ -523,13 +523,17 @@ static long run_bank(int serial_mode)
 
 int main(int argc, char **argv)
 {
-    int nshort = argc > 1 ? atoi(argv[1]) : 200;
+    int nshort = 200;
+    char extra;
     long expected = expected_total(), direct, serial;
     int failed = 0;
 
-    if (nshort <= 0) {
-        fprintf(stderr, "usage: worker_pool [SHORT_TASKS > 0]\n");
-        return 2;
+    /* -h/--help: the usage on stdout, exit 0; bad usage: on stderr, exit 2. */
+    int help = argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0);
+    if (help || argc > 2 ||
+        (argc == 2 && (sscanf(argv[1], "%d%c", &nshort, &extra) != 1 || nshort <= 0))) {
+        fprintf(help ? stdout : stderr, "usage: worker_pool [SHORT_TASKS > 0]\n");
+        return help ? 0 : 2;
     }
     printf("worker_pool: %d workers, a short task every %d us; latency from due time "
            "to completion, ms\n", POOL_WORKERS, SUBMIT_GAP_US);
