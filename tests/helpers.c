@@ -153,11 +153,19 @@ gil_t *make_gil(unsigned long interval_us)
 
 /* ---- reading a GIL -------------------------------------------------------- */
 
-static gil_stats_t stats_of(const gil_t *gil)
+gil_stats_t stats_of(const gil_t *gil)
 {
     gil_stats_t st;
     memset(&st, 0, sizeof st);
     CHECK_EQ(gil_stats_get(gil, &st), 0);
+    return st;
+}
+
+gil_tstate_stats_t tstate_stats_of(const gil_tstate_t *ts)
+{
+    gil_tstate_stats_t st;
+    memset(&st, 0, sizeof st);
+    CHECK_EQ(gil_tstate_stats_get(ts, &st), 0);
     return st;
 }
 

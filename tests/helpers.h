@@ -93,6 +93,9 @@ void only_for_policy(gil_policy_t p, const char *why);
 
 /* ---- reading a GIL -------------------------------------------------------- */
 
+/* gil_stats_get / gil_tstate_stats_get that CHECK success (any thread). */
+gil_stats_t stats_of(const gil_t *gil);
+gil_tstate_stats_t tstate_stats_of(const gil_tstate_t *ts);
 /* Live thread states of gil (gil_foreach_tstate). */
 int count_tstates(gil_t *gil);
 /* Wait until gil has counted at least n acquisitions in all (another thread
