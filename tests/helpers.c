@@ -385,39 +385,3 @@ void collector_dump(collector_t *c, FILE *out)
     }
     pthread_mutex_unlock(&c->mu);
 }
-
-void log_init(event_log_t *log)
-{
-    memset(log, 0, sizeof *log);
-    pthread_mutex_init(&log->mu, NULL);
-}
-
-void log_add(event_log_t *log, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    pthread_mutex_lock(&log->mu);
-    if (log->n < 256)
-        vsnprintf(log->ev[log->n++], sizeof log->ev[0], fmt, ap);
-    pthread_mutex_unlock(&log->mu);
-    va_end(ap);
-}
-
-int log_count(event_log_t *log)
-{
-    pthread_mutex_lock(&log->mu);
-    int n = log->n;
-    pthread_mutex_unlock(&log->mu);
-    return n;
-}
-
-int log_find(event_log_t *log, const char *s)
-{
-    pthread_mutex_lock(&log->mu);
-    int found = -1;
-    for (int i = 0; i < log->n && found < 0; i++)
-        if (strcmp(log->ev[i], s) == 0)
-            found = i;
-    pthread_mutex_unlock(&log->mu);
-    return found;
-}

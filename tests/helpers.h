@@ -173,18 +173,4 @@ int collector_expect(collector_t *c, int *from, const ev_match_t *m);
 int collector_count(collector_t *c, const ev_match_t *m);
 void collector_dump(collector_t *c, FILE *out);
 
-/* An ordered event log shared by threads (its own mutex).  Superseded by
- * the collector; kept until its last users move over. */
-typedef struct event_log {
-    pthread_mutex_t mu;
-    int n;
-    char ev[256][24];
-} event_log_t;
-void log_init(event_log_t *log);
-void log_add(event_log_t *log, const char *fmt, ...);
-/* Index of the first event equal to s, or -1. */
-int log_find(event_log_t *log, const char *s);
-/* Number of events so far. */
-int log_count(event_log_t *log);
-
 #endif
