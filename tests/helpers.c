@@ -3,7 +3,6 @@
 
 #include <signal.h>
 #include <sched.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -11,15 +10,20 @@
 
 _Atomic int check_failures;
 
-long scaled(long n)
+static long test_scale(void)
 {
     const char *s = getenv("GIL_TEST_SCALE");
     long k = s != NULL ? atol(s) : 1;
-    if (k < 1)
-        k = 1;
-    long r = n / k;
+    return k < 1 ? 1 : k;
+}
+
+long scaled(long n)
+{
+    long r = n / test_scale();
     return r > 0 ? r : 1;
 }
+
+/* ---- the hang guard ------------------------------------------------------ */
 
 static const char *guarded_test;
 
@@ -39,9 +43,27 @@ void hang_guard(const char *test, unsigned seconds)
 {
     guarded_test = test;
     signal(SIGALRM, on_alarm);
-    const char *s = getenv("GIL_TEST_SCALE");
-    unsigned k = s != NULL && atoi(s) > 1 ? (unsigned)atoi(s) : 1;
-    alarm(seconds * k);
+    alarm(seconds * (unsigned)test_scale());
+}
+
+int guard_setup(void **state)
+{
+    const hang_limit_t *limit = *state;
+    atomic_store(&check_failures, 0); /* a failed test does not fail the next */
+    hang_guard(limit->test, limit->seconds);
+    return 0;
+}
+
+int guard_teardown(void **state)
+{
+    const hang_limit_t *limit = *state;
+    hang_guard(NULL, 0);
+    int failures = atomic_load(&check_failures);
+    if (failures != 0) {
+        fprintf(stderr, "%s: %d CHECK failure(s) in its threads\n", limit->test, failures);
+        return -1;
+    }
+    return 0;
 }
 
 void check_fail(const char *file, int line, const char *expr)
@@ -49,6 +71,8 @@ void check_fail(const char *file, int line, const char *expr)
     fprintf(stderr, "CHECK failed at %s:%d: %s\n", file, line, expr);
     atomic_fetch_add(&check_failures, 1);
 }
+
+/* ---- threads -------------------------------------------------------------- */
 
 pthread_t spawn(void *(*fn)(void *), void *arg)
 {
@@ -100,6 +124,8 @@ void block_until_cancelled(void)
     pthread_cleanup_pop(0);
 }
 
+/* ---- making GILs ---------------------------------------------------------- */
+
 gil_policy_t test_policy(void)
 {
     gil_policy_t p = GIL_POLICY_CPYTHON;
@@ -119,17 +145,73 @@ void only_for_policy(gil_policy_t p, const char *why)
     }
 }
 
+void test_config_init(gil_config_t *cfg, unsigned long interval_us)
+{
+    gil_config_init(cfg);
+    cfg->switch_interval_us = interval_us;
+    cfg->policy = test_policy();
+}
+
+gil_t *make_gil_cfg(const gil_config_t *cfg)
+{
+    gil_t *gil = NULL;
+    int rc = gil_create(&gil, cfg);
+    if (rc != 0)
+        fail_msg("gil_create: %s", gil_strerror(rc));
+    assert_int_equal(gil_get_policy(gil), cfg->policy);
+    return gil;
+}
+
 gil_t *make_gil(unsigned long interval_us)
 {
     gil_config_t cfg;
-    gil_config_init(&cfg);
-    cfg.switch_interval_us = interval_us;
-    cfg.policy = test_policy();
-    gil_t *gil = NULL;
-    if (gil_create(&gil, &cfg) != 0)
-        abort();
-    return gil;
+    test_config_init(&cfg, interval_us);
+    return make_gil_cfg(&cfg);
 }
+
+/* ---- reading a GIL -------------------------------------------------------- */
+
+gil_stats_t stats_of(const gil_t *gil)
+{
+    gil_stats_t st;
+    memset(&st, 0, sizeof st);
+    CHECK_EQ(gil_stats_get(gil, &st), 0);
+    return st;
+}
+
+gil_tstate_stats_t tstate_stats_of(const gil_tstate_t *ts)
+{
+    gil_tstate_stats_t st;
+    memset(&st, 0, sizeof st);
+    CHECK_EQ(gil_tstate_stats_get(ts, &st), 0);
+    return st;
+}
+
+static int count_one(const gil_tstate_t *ts, void *arg)
+{
+    (void)ts;
+    (*(int *)arg)++;
+    return 0;
+}
+
+int count_tstates(gil_t *gil)
+{
+    int n = 0;
+    CHECK_EQ(gil_foreach_tstate(gil, count_one, &n), 0);
+    return n;
+}
+
+void wait_for_acquisitions(gil_t *gil, uint64_t n)
+{
+    for (unsigned i = 0; stats_of(gil).acquisitions < n; i++) {
+        if (i < 100)
+            sched_yield();
+        else
+            nap_us(50);
+    }
+}
+
+/* ---- a CPU-bound thread --------------------------------------------------- */
 
 static void *hog_main(void *arg)
 {
@@ -138,8 +220,10 @@ static void *hog_main(void *arg)
     CHECK_EQ(gil_tstate_new(h->gil, h->name, &ts), 0);
     CHECK_EQ(gil_acquire(ts), 0);
     atomic_store(&h->holding, 1);
-    while (!atomic_load(&h->stop))
+    while (!atomic_load(&h->stop)) {
         CHECK_EQ(gil_check(ts), 0);
+        atomic_fetch_add_explicit(&h->checks, 1, memory_order_relaxed);
+    }
     CHECK_EQ(gil_release(ts), 0);
     CHECK_EQ(gil_tstate_delete(ts), 0);
     return NULL;
@@ -151,6 +235,7 @@ void hog_start(hog_t *h, gil_t *gil, const char *name)
     h->name = name;
     atomic_store(&h->holding, 0);
     atomic_store(&h->stop, 0);
+    atomic_store(&h->checks, 0);
     h->thread = spawn(hog_main, h);
 }
 
@@ -165,38 +250,156 @@ void hog_stop(hog_t *h)
     join(h->thread);
 }
 
-void log_init(event_log_t *log)
+/* ---- one event collector -------------------------------------------------- */
+
+collector_t *collector_new(int capacity)
 {
-    memset(log, 0, sizeof *log);
-    pthread_mutex_init(&log->mu, NULL);
+    collector_t *c = calloc(1, sizeof *c);
+    if (c == NULL || (capacity > 0 && (c->ev = calloc((size_t)capacity, sizeof *c->ev)) == NULL)) {
+        perror("collector_new");
+        abort();
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    c->capacity = capacity;
+    return c;
 }
 
-void log_add(event_log_t *log, const char *fmt, ...)
+void collector_free(collector_t *c)
 {
+    pthread_mutex_destroy(&c->mu);
+    free(c->ev);
+    free(c);
+}
+
+static void put_name(char *dst, size_t len, const gil_tstate_t *ts)
+{
+    snprintf(dst, len, "%s", ts != NULL ? gil_tstate_name(ts) : "-");
+}
+
+/* Store r (already filled) if there is room; count it anyway. */
+static void collector_add(collector_t *c, const ev_rec_t *r)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->stored < c->capacity)
+        c->ev[c->stored++] = *r;
+    atomic_fetch_add(&c->total, 1);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void collector_hook(const gil_event_t *ev, void *collector)
+{
+    ev_rec_t r;
+    memset(&r, 0, sizeof r);
+    r.type = ev->type;
+    r.reason = ev->reason;
+    put_name(r.who, sizeof r.who, ev->tstate);
+    put_name(r.other, sizeof r.other, ev->other);
+    r.time_ns = ev->time_ns;
+    r.duration_ns = ev->duration_ns;
+    r.caller_held = gil_held(ev->gil);
+    collector_add(collector, &r);
+}
+
+void collector_watchdog(const gil_watchdog_report_t *report, void *collector)
+{
+    ev_rec_t r;
+    memset(&r, 0, sizeof r);
+    r.type = EV_WATCHDOG;
+    snprintf(r.who, sizeof r.who, "%s", report->holder);
+    snprintf(r.other, sizeof r.other, "%s", report->waiter);
+    r.caller_held = gil_held(report->gil);
+    r.report = *report;
+    collector_add(collector, &r);
+}
+
+void collector_note(collector_t *c, const char *fmt, ...)
+{
+    ev_rec_t r;
+    memset(&r, 0, sizeof r);
+    r.type = EV_NOTE;
+    snprintf(r.who, sizeof r.who, "-");
+    snprintf(r.other, sizeof r.other, "-");
     va_list ap;
     va_start(ap, fmt);
-    pthread_mutex_lock(&log->mu);
-    if (log->n < 256)
-        vsnprintf(log->ev[log->n++], sizeof log->ev[0], fmt, ap);
-    pthread_mutex_unlock(&log->mu);
+    vsnprintf(r.text, sizeof r.text, fmt, ap);
     va_end(ap);
+    collector_add(c, &r);
 }
 
-int log_count(event_log_t *log)
+int collector_total(collector_t *c)
 {
-    pthread_mutex_lock(&log->mu);
-    int n = log->n;
-    pthread_mutex_unlock(&log->mu);
+    return atomic_load(&c->total);
+}
+
+ev_rec_t collector_get(collector_t *c, int i)
+{
+    pthread_mutex_lock(&c->mu);
+    if (i < 0 || i >= c->stored) {
+        pthread_mutex_unlock(&c->mu);
+        fail_msg("collector_get(%d): %d records stored", i, c->stored);
+    }
+    ev_rec_t r = c->ev[i];
+    pthread_mutex_unlock(&c->mu);
+    return r;
+}
+
+static int same(const char *want, const char *got)
+{
+    return want == NULL || strcmp(want, got) == 0;
+}
+
+static int matches(const ev_rec_t *r, const ev_match_t *m)
+{
+    return (m->types == 0 || (r->type & m->types) != 0) && same(m->who, r->who) && same(m->other, r->other) &&
+           (m->reason == NULL || (r->type == GIL_EVENT_RELEASED && strcmp(m->reason, gil_reason_name(r->reason)) == 0)) &&
+           same(m->text, r->text);
+}
+
+int collector_find(collector_t *c, int from, const ev_match_t *m)
+{
+    pthread_mutex_lock(&c->mu);
+    int found = -1;
+    for (int i = from < 0 ? 0 : from; i < c->stored && found < 0; i++)
+        if (matches(&c->ev[i], m))
+            found = i;
+    pthread_mutex_unlock(&c->mu);
+    return found;
+}
+
+int collector_expect(collector_t *c, int *from, const ev_match_t *m)
+{
+    int i = collector_find(c, *from, m);
+    if (i >= 0) {
+        *from = i + 1;
+        return i;
+    }
+    fprintf(stderr, "no record after #%d: types %#x who %s other %s reason %s text %s\n", *from, m->types,
+            m->who ? m->who : "*", m->other ? m->other : "*", m->reason ? m->reason : "*", m->text ? m->text : "*");
+    collector_dump(c, stderr);
+    return -1;
+}
+
+int collector_count(collector_t *c, const ev_match_t *m)
+{
+    if (collector_total(c) > c->capacity)
+        fail_msg("collector_count: %d records delivered, room for %d: the count would be short",
+                 collector_total(c), c->capacity);
+    pthread_mutex_lock(&c->mu);
+    int n = 0;
+    for (int i = 0; i < c->stored; i++)
+        n += matches(&c->ev[i], m);
+    pthread_mutex_unlock(&c->mu);
     return n;
 }
 
-int log_find(event_log_t *log, const char *s)
+void collector_dump(collector_t *c, FILE *out)
 {
-    pthread_mutex_lock(&log->mu);
-    int found = -1;
-    for (int i = 0; i < log->n && found < 0; i++)
-        if (strcmp(log->ev[i], s) == 0)
-            found = i;
-    pthread_mutex_unlock(&log->mu);
-    return found;
+    pthread_mutex_lock(&c->mu);
+    for (int i = 0; i < c->stored; i++) {
+        const ev_rec_t *r = &c->ev[i];
+        fprintf(out, "  #%d type %#x who %s other %s reason %s text %s t %llu\n", i, r->type, r->who, r->other,
+                r->type == GIL_EVENT_RELEASED ? gil_reason_name(r->reason) : "-", r->text,
+                (unsigned long long)r->time_ns);
+    }
+    pthread_mutex_unlock(&c->mu);
 }

@@ -162,10 +162,8 @@ static void cancel_one_waiter(unsigned spin_us)
 static void test_cancel_waiter(void **state)
 {
     (void)state;
-    hang_guard(__func__, 60);
     cancel_one_waiter(0);
     ASSERT_NO_CHECK_FAILURES();
-    hang_guard(NULL, 0);
 }
 
 /* Cancelled while spinning for a handoff (PRIORITY spins for 50 ms here):
@@ -173,10 +171,8 @@ static void test_cancel_waiter(void **state)
 static void test_cancel_spinning_waiter(void **state)
 {
     (void)state;
-    hang_guard(__func__, 60);
     cancel_one_waiter(50000);
     ASSERT_NO_CHECK_FAILURES();
-    hang_guard(NULL, 0);
 }
 
 /* ---- queued behind / in front of another waiter -------------------------- */
@@ -186,7 +182,6 @@ static void test_cancel_spinning_waiter(void **state)
 static void test_cancel_queued_waiter_next_is_served(void **state)
 {
     (void)state;
-    hang_guard(__func__, 60);
     gil_t *gil = make_gil(1000);
     gil_tstate_t *main_ts;
     assert_int_equal(gil_tstate_new(gil, "main", &main_ts), 0);
@@ -207,7 +202,6 @@ static void test_cancel_queued_waiter_next_is_served(void **state)
     assert_int_equal(gil_tstate_delete(main_ts), 0);
     assert_int_equal(gil_destroy(gil), 0);
     ASSERT_NO_CHECK_FAILURES();
-    hang_guard(NULL, 0);
 }
 
 /* The release and the cancellation race: the GIL may be handed to the
@@ -217,7 +211,6 @@ static void test_cancel_queued_waiter_next_is_served(void **state)
 static void test_cancel_races_with_handoff(void **state)
 {
     (void)state;
-    hang_guard(__func__, 120);
     gil_t *gil = make_gil(1000);
     gil_tstate_t *main_ts;
     assert_int_equal(gil_tstate_new(gil, "main", &main_ts), 0);
@@ -241,7 +234,6 @@ static void test_cancel_races_with_handoff(void **state)
     assert_int_equal(gil_tstate_delete(main_ts), 0);
     assert_int_equal(gil_destroy(gil), 0);
     ASSERT_NO_CHECK_FAILURES();
-    hang_guard(NULL, 0);
 }
 
 /* ---- inside FORCE_SWITCHING's wait (CPYTHON) ------------------------------ */
@@ -299,7 +291,6 @@ static void test_cancel_in_forced_switch(void **state)
 {
     (void)state;
     only_for_policy(GIL_POLICY_CPYTHON, "FORCE_SWITCHING is the CPython policy's");
-    hang_guard(__func__, 60);
     gil_t *gil = make_gil(1000);
     switcher_t s;
     memset(&s, 0, sizeof s);
@@ -328,7 +319,6 @@ static void test_cancel_in_forced_switch(void **state)
     sem_destroy(&handler_hold);
     assert_int_equal(gil_destroy(gil), 0);
     ASSERT_NO_CHECK_FAILURES();
-    hang_guard(NULL, 0);
 }
 
 /* ---- inside gil_ensure ---------------------------------------------------- */
@@ -336,7 +326,6 @@ static void test_cancel_in_forced_switch(void **state)
 static void test_cancel_inside_ensure(void **state)
 {
     (void)state;
-    hang_guard(__func__, 60);
     gil_t *gil = make_gil(1000);
     gil_tstate_t *main_ts;
     assert_int_equal(gil_tstate_new(gil, "main", &main_ts), 0);
@@ -354,7 +343,6 @@ static void test_cancel_inside_ensure(void **state)
     assert_int_equal(gil_tstate_delete(main_ts), 0);
     assert_int_equal(gil_destroy(gil), 0);
     ASSERT_NO_CHECK_FAILURES();
-    hang_guard(NULL, 0);
 }
 
 /* ---- inside a pending call, and holding the GIL in user code ------------- */
@@ -390,7 +378,6 @@ static void *run_check_points(void *arg)
 static void test_cancel_inside_pending_call(void **state)
 {
     (void)state;
-    hang_guard(__func__, 60);
     gil_t *gil = make_gil(1000);
     victim_t v;
     memset(&v, 0, sizeof v);
@@ -412,7 +399,6 @@ static void test_cancel_inside_pending_call(void **state)
     assert_int_equal(gil_tstate_delete(main_ts), 0);
     assert_int_equal(gil_destroy(gil), 0);
     ASSERT_NO_CHECK_FAILURES();
-    hang_guard(NULL, 0);
 }
 
 /* ---- many threads cancelled at once, in every state ----------------------- */
@@ -445,7 +431,6 @@ static void *spin_with_check_points(void *arg)
 static void test_cancel_spinning_threads_at_exit(void **state)
 {
     (void)state;
-    hang_guard(__func__, 120);
     static const int counts[] = {2, 8, 16};
     for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
         for (int round = 0; round < 5; round++) {
@@ -474,20 +459,19 @@ static void test_cancel_spinning_threads_at_exit(void **state)
         }
     }
     ASSERT_NO_CHECK_FAILURES();
-    hang_guard(NULL, 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cancel_waiter),
-        cmocka_unit_test(test_cancel_spinning_waiter),
-        cmocka_unit_test(test_cancel_queued_waiter_next_is_served),
-        cmocka_unit_test(test_cancel_races_with_handoff),
-        cmocka_unit_test(test_cancel_in_forced_switch),
-        cmocka_unit_test(test_cancel_inside_ensure),
-        cmocka_unit_test(test_cancel_inside_pending_call),
-        cmocka_unit_test(test_cancel_spinning_threads_at_exit),
+        GUARDED_TEST(test_cancel_waiter, 60),
+        GUARDED_TEST(test_cancel_spinning_waiter, 60),
+        GUARDED_TEST(test_cancel_queued_waiter_next_is_served, 60),
+        GUARDED_TEST(test_cancel_races_with_handoff, 120),
+        GUARDED_TEST(test_cancel_in_forced_switch, 60),
+        GUARDED_TEST(test_cancel_inside_ensure, 60),
+        GUARDED_TEST(test_cancel_inside_pending_call, 60),
+        GUARDED_TEST(test_cancel_spinning_threads_at_exit, 120),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

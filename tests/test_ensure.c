@@ -6,20 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int count_states(const gil_tstate_t *ts, void *arg)
-{
-    (void)ts;
-    (*(int *)arg)++;
-    return 0;
-}
-
-static int live_states(gil_t *gil)
-{
-    int n = 0;
-    assert_int_equal(gil_foreach_tstate(gil, count_states, &n), 0);
-    return n;
-}
-
 typedef struct foreign {
     gil_t *gil;
     gil_ensure_t outer, inner;
@@ -30,20 +16,13 @@ typedef struct foreign {
     gil_ensure_t again;
 } foreign_t;
 
-static int count_states_thread(gil_t *gil)
-{
-    int n = 0;
-    CHECK_EQ(gil_foreach_tstate(gil, count_states, &n), 0);
-    return n;
-}
-
 /* A thread libgil never saw: no state of its own. */
 static void *foreign_thread(void *arg)
 {
     foreign_t *f = arg;
     CHECK_EQ(gil_ensure(f->gil, &f->outer), 0);
     f->held_outer = gil_held(f->gil);
-    f->states_inside = count_states_thread(f->gil);
+    f->states_inside = count_tstates(f->gil);
     snprintf(f->name, sizeof f->name, "%s", gil_tstate_name(gil_current()));
     CHECK_EQ(gil_ensure(f->gil, &f->inner), 0);
     f->held_inner = gil_held(f->gil);
@@ -61,11 +40,10 @@ static void *foreign_thread(void *arg)
 static void test_ensure_nesting_from_foreign_thread(void **state)
 {
     (void)state;
-    hang_guard(__func__, 60);
     foreign_t f;
     memset(&f, 0, sizeof f);
     f.gil = make_gil(5000);
-    assert_int_equal(live_states(f.gil), 0);
+    assert_int_equal(count_tstates(f.gil), 0);
     join(spawn(foreign_thread, &f));
     ASSERT_NO_CHECK_FAILURES();
     assert_int_equal(f.outer, GIL_ENSURE_UNLOCKED);
@@ -76,9 +54,8 @@ static void test_ensure_nesting_from_foreign_thread(void **state)
     assert_string_equal(f.name, "ensure");
     assert_int_equal(f.again_rc, 0);
     assert_int_equal(f.again, GIL_ENSURE_UNLOCKED);
-    assert_int_equal(live_states(f.gil), 0); /* deleted at counter 0 */
+    assert_int_equal(count_tstates(f.gil), 0); /* deleted at counter 0 */
     assert_int_equal(gil_destroy(f.gil), 0);
-    hang_guard(NULL, 0);
 }
 
 /* A thread that already holds the GIL with its own state gets LOCKED, and
@@ -93,7 +70,7 @@ static void test_ensure_when_already_held(void **state)
     gil_ensure_t s;
     assert_int_equal(gil_ensure(gil, &s), 0);
     assert_int_equal(s, GIL_ENSURE_LOCKED);
-    assert_int_equal(live_states(gil), 1);
+    assert_int_equal(count_tstates(gil), 1);
     assert_ptr_equal(gil_current(), ts);
     assert_int_equal(gil_ensure_release(gil, s), 0);
     assert_true(gil_held(gil));
@@ -127,7 +104,6 @@ static void *ensure_worker(void *arg)
 static void test_ensure_many_foreign_threads(void **state)
 {
     (void)state;
-    hang_guard(__func__, 120);
     contend_t c = {.gil = make_gil(100), .rounds = scaled(20000)};
     pthread_t t[4];
     for (int i = 0; i < 4; i++)
@@ -136,17 +112,16 @@ static void test_ensure_many_foreign_threads(void **state)
         join(t[i]);
     ASSERT_NO_CHECK_FAILURES();
     assert_int_equal(c.counter, 4 * c.rounds);
-    assert_int_equal(live_states(c.gil), 0);
+    assert_int_equal(count_tstates(c.gil), 0);
     assert_int_equal(gil_destroy(c.gil), 0);
-    hang_guard(NULL, 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ensure_nesting_from_foreign_thread),
-        cmocka_unit_test(test_ensure_when_already_held),
-        cmocka_unit_test(test_ensure_many_foreign_threads),
+        GUARDED_TEST(test_ensure_nesting_from_foreign_thread, 60),
+        GUARDED_TEST(test_ensure_when_already_held, 30),
+        GUARDED_TEST(test_ensure_many_foreign_threads, 120),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

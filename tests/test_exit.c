@@ -211,17 +211,13 @@ static void run_states(unsigned flags)
 static void test_exit_finalize_shutdown_error(void **state)
 {
     (void)state;
-    hang_guard(__func__, 300);
     run_states(0);
-    hang_guard(NULL, 0);
 }
 
 static void test_exit_finalize_park(void **state)
 {
     (void)state;
-    hang_guard(__func__, 300);
     run_states(GIL_FINALIZE_PARK);
-    hang_guard(NULL, 0);
 }
 
 /* ---- bad input ----------------------------------------------------------- */
@@ -263,7 +259,6 @@ static int ready_one(void *arg)
 static void test_exit_forked_child_finalizes(void **state)
 {
     (void)state;
-    hang_guard(__func__, 60);
     fin_t f;
     memset(&f, 0, sizeof f);
     f.gil = make_gil(1000);
@@ -288,7 +283,6 @@ static void test_exit_forked_child_finalizes(void **state)
     assert_int_equal(gil_finalize(f.gil, GIL_FINALIZE_QUIET, 60000, &r), 0);
     join(holder);
     ASSERT_NO_CHECK_FAILURES();
-    hang_guard(NULL, 0);
 }
 
 /* ---- a fork made by a thread other than the main one --------------------- */
@@ -336,7 +330,6 @@ static void *forking_thread(void *arg)
 static void test_exit_fork_from_other_thread(void **state)
 {
     (void)state;
-    hang_guard(__func__, 60);
     forker_t fk = {make_gil(1000), -1, 0};
     gil_tstate_t *main_ts;
     assert_int_equal(gil_tstate_new(fk.gil, "main", &main_ts), 0); /* not in the child */
@@ -345,7 +338,6 @@ static void test_exit_fork_from_other_thread(void **state)
     assert_int_equal(gil_tstate_delete(main_ts), 0);
     assert_int_equal(gil_destroy(fk.gil), 0);
     ASSERT_NO_CHECK_FAILURES();
-    hang_guard(NULL, 0);
 }
 
 /* ---- a thread that ends without deleting its state ------------------------ */
@@ -390,18 +382,15 @@ static void check_leaver_cleaned_up(leaver_t *l)
 static void test_exit_thread_ends_holding(void **state)
 {
     (void)state;
-    hang_guard(__func__, 60);
     leaver_t l = {make_gil(1000), NULL, 0, 0};
     join(spawn(leave_holding, &l));
     check_leaver_cleaned_up(&l);
     ASSERT_NO_CHECK_FAILURES();
-    hang_guard(NULL, 0);
 }
 
 static void test_exit_thread_cancelled_holding(void **state)
 {
     (void)state;
-    hang_guard(__func__, 60);
     leaver_t l = {make_gil(1000), NULL, 0, 1};
     pthread_t t = spawn(leave_holding, &l);
     wait_until(leaver_holding, &l);
@@ -409,14 +398,12 @@ static void test_exit_thread_cancelled_holding(void **state)
     join(t);
     check_leaver_cleaned_up(&l);
     ASSERT_NO_CHECK_FAILURES();
-    hang_guard(NULL, 0);
 }
 
 /* An orphan left at exit is deleted by gil_finalize, which then frees. */
 static void test_exit_finalize_deletes_orphans(void **state)
 {
     (void)state;
-    hang_guard(__func__, 60);
     leaver_t l = {make_gil(1000), NULL, 0, 0};
     join(spawn(leave_holding, &l));
     gil_finalize_report_t r;
@@ -425,7 +412,6 @@ static void test_exit_finalize_deletes_orphans(void **state)
     assert_int_equal(r.running, 0);
     assert_int_equal(r.freed, 1);
     ASSERT_NO_CHECK_FAILURES();
-    hang_guard(NULL, 0);
 }
 
 /* ---- the checker build at exit -------------------------------------------- */
@@ -462,7 +448,6 @@ static int expected_errors_child(int marker_fd)
 static void test_exit_checker_build_aborts_only_on_misuse(void **state)
 {
     (void)state;
-    hang_guard(__func__, 60);
     const char *variant = getenv("GIL_TEST_VARIANT");
     int checker = variant != NULL && strcmp(variant, "debug") == 0;
     int fds[2];
@@ -485,21 +470,20 @@ static void test_exit_checker_build_aborts_only_on_misuse(void **state)
         assert_true(WIFEXITED(status));
         assert_int_equal(WEXITSTATUS(status), 0);
     }
-    hang_guard(NULL, 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exit_finalize_rejects_bad_input),
-        cmocka_unit_test(test_exit_finalize_shutdown_error),
-        cmocka_unit_test(test_exit_finalize_park),
-        cmocka_unit_test(test_exit_forked_child_finalizes),
-        cmocka_unit_test(test_exit_fork_from_other_thread),
-        cmocka_unit_test(test_exit_thread_ends_holding),
-        cmocka_unit_test(test_exit_thread_cancelled_holding),
-        cmocka_unit_test(test_exit_finalize_deletes_orphans),
-        cmocka_unit_test(test_exit_checker_build_aborts_only_on_misuse),
+        GUARDED_TEST(test_exit_finalize_rejects_bad_input, 60),
+        GUARDED_TEST(test_exit_finalize_shutdown_error, 300),
+        GUARDED_TEST(test_exit_finalize_park, 300),
+        GUARDED_TEST(test_exit_forked_child_finalizes, 60),
+        GUARDED_TEST(test_exit_fork_from_other_thread, 60),
+        GUARDED_TEST(test_exit_thread_ends_holding, 60),
+        GUARDED_TEST(test_exit_thread_cancelled_holding, 60),
+        GUARDED_TEST(test_exit_finalize_deletes_orphans, 60),
+        GUARDED_TEST(test_exit_checker_build_aborts_only_on_misuse, 60),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

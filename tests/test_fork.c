@@ -48,21 +48,12 @@ static void *child_thread(void *arg)
     return NULL;
 }
 
-static int count_states(const gil_tstate_t *ts, void *arg)
-{
-    (void)ts;
-    (*(int *)arg)++;
-    return 0;
-}
-
 /* Runs in the child.  main_ts: the forking thread's state (it may hold). */
 static void child_body(gil_t *gil, gil_tstate_t *main_ts, int parent_held)
 {
     if (gil_held(gil) != parent_held)
         _exit(2);
-    int n = 0;
-    gil_foreach_tstate(gil, count_states, &n);
-    if (n != 1)
+    if (count_tstates(gil) != 1)
         _exit(3); /* only the forking thread's state is left */
     if (!parent_held && gil_acquire(main_ts) != 0)
         _exit(4);
@@ -90,19 +81,34 @@ static void child_body(gil_t *gil, gil_tstate_t *main_ts, int parent_held)
     _exit(0);
 }
 
+static int others_wait(void *gil)
+{
+    return stats_of(gil).waiting_now >= 1;
+}
+
+static int busy_cycled(void *arg)
+{
+    return atomic_load(&((busy_t *)arg)->rounds) >= 3;
+}
+
+/* The busy threads have been through holding, letting go and coming back
+ * before the first fork, and each fork happens with at least one of them
+ * registered as a waiter (and, with main_holds, the main thread holding):
+ * the child inherits a GIL whose waiters do not exist there. */
 static void fork_many(int main_holds)
 {
-    hang_guard(__func__, 300);
     busy_t b = {.gil = make_gil(200)};
     gil_tstate_t *ts;
     assert_int_equal(gil_tstate_new(b.gil, "main", &ts), 0);
     pthread_t t[3];
     for (int i = 0; i < 3; i++)
         t[i] = spawn(busy_thread, &b);
+    wait_until(busy_cycled, &b);
     long forks = scaled(100) < 20 ? 20 : scaled(100);
     for (long i = 0; i < forks; i++) {
         if (main_holds)
-            assert_int_equal(gil_acquire(ts), 0); /* others now wait */
+            assert_int_equal(gil_acquire(ts), 0);
+        wait_until(others_wait, b.gil);
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0)
@@ -118,10 +124,8 @@ static void fork_many(int main_holds)
     for (int i = 0; i < 3; i++)
         join(t[i]);
     ASSERT_NO_CHECK_FAILURES();
-    assert_true(atomic_load(&b.rounds) > 0);
     assert_int_equal(gil_tstate_delete(ts), 0);
     assert_int_equal(gil_destroy(b.gil), 0);
-    hang_guard(NULL, 0);
 }
 
 static void test_fork_while_other_threads_hold_and_wait(void **state)
@@ -139,8 +143,8 @@ static void test_fork_while_holding(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fork_while_other_threads_hold_and_wait),
-        cmocka_unit_test(test_fork_while_holding),
+        GUARDED_TEST(test_fork_while_other_threads_hold_and_wait, 300),
+        GUARDED_TEST(test_fork_while_holding, 300),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

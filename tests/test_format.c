@@ -268,14 +268,14 @@ static void test_format_fatal_message(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_format_doubles_special),
-        cmocka_unit_test(test_format_doubles_random),
-        cmocka_unit_test(test_format_integers),
-        cmocka_unit_test(test_format_durations),
-        cmocka_unit_test(test_format_truncation),
-        cmocka_unit_test(test_format_stream),
-        cmocka_unit_test(test_format_messages),
-        cmocka_unit_test(test_format_fatal_message),
+        GUARDED_TEST(test_format_doubles_special, 120),
+        GUARDED_TEST(test_format_doubles_random, 120),
+        GUARDED_TEST(test_format_integers, 120),
+        GUARDED_TEST(test_format_durations, 120),
+        GUARDED_TEST(test_format_truncation, 120),
+        GUARDED_TEST(test_format_stream, 120),
+        GUARDED_TEST(test_format_messages, 120),
+        GUARDED_TEST(test_format_fatal_message, 120),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,7 +79,6 @@ static void test_metrics_ema_step_math(void **state)
 static void test_metrics_held_ratio_of_a_hog(void **state)
 {
     (void)state;
-    hang_guard(__func__, 60);
     uint64_t t_before = now_ns();
     gil_t *gil = gil_with("hog", GIL_POLICY_CPYTHON, GIL_TIMING_ALWAYS, 5000);
     gil_tstate_t *ts;
@@ -126,7 +125,6 @@ static void test_metrics_held_ratio_of_a_hog(void **state)
     assert_int_equal(gil_release(ts), 0);
     assert_int_equal(gil_tstate_delete(ts), 0);
     assert_int_equal(gil_destroy(gil), 0);
-    hang_guard(NULL, 0);
 }
 
 /* The default mode does not time an uncontended hold, and says so: a thread
@@ -158,7 +156,6 @@ static void test_metrics_uncontended_holds_are_not_timed(void **state)
 static void test_metrics_contended_ratios(void **state)
 {
     (void)state;
-    hang_guard(__func__, 120);
     gil_t *gil = gil_with("duel", test_policy(), GIL_TIMING_CONTENDED, 500);
     hog_t t[2];
     hog_start(&t[0], gil, "duelist");
@@ -183,7 +180,6 @@ static void test_metrics_contended_ratios(void **state)
     assert_true(st.switches_per_sec > 0.0);
     assert_int_equal(st.waiting_now, 0);
     assert_int_equal(gil_destroy(gil), 0);
-    hang_guard(NULL, 0);
 }
 
 static void test_metrics_tstate_ids(void **state)
@@ -683,7 +679,6 @@ static void test_metrics_prometheus_validator_rejects(void **state)
 static void test_metrics_prometheus_grammar(void **state)
 {
     (void)state;
-    hang_guard(__func__, 120);
     /* Names that need escaping, and a byte that is not UTF-8. */
     const char *name = "we\"ird\\gil\nname";
     double t_create = realtime_s();
@@ -748,7 +743,6 @@ static void test_metrics_prometheus_grammar(void **state)
     check_metrics_of(gil, "--same-values");
     assert_int_equal(gil_tstate_delete(odd), 0);
     assert_int_equal(gil_destroy(gil), 0);
-    hang_guard(NULL, 0);
 }
 
 static uint64_t bucket_count(const char *text, const char *family, const char *labels, const char *le)
@@ -854,7 +848,6 @@ static void test_metrics_histogram_buckets(void **state)
 static void test_metrics_thread_series_bounded(void **state)
 {
     (void)state;
-    hang_guard(__func__, 300);
     enum { N = 1000 };
     gil_t *gil = gil_with("churn", GIL_POLICY_CPYTHON, GIL_TIMING_CONTENDED, 5000);
     gil_tstate_t **ts = calloc(N, sizeof *ts);
@@ -893,7 +886,6 @@ static void test_metrics_thread_series_bounded(void **state)
     check_metrics_of(gil, "--same-values --threads churn=0");
     free(ts);
     assert_int_equal(gil_destroy(gil), 0);
-    hang_guard(NULL, 0);
 }
 
 /* The OpenMetrics form: counter families without _total, an info family,
@@ -987,19 +979,19 @@ static void test_metrics_prometheus_write_error(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_metrics_ema_step_math),
-        cmocka_unit_test(test_metrics_held_ratio_of_a_hog),
-        cmocka_unit_test(test_metrics_uncontended_holds_are_not_timed),
-        cmocka_unit_test(test_metrics_contended_ratios),
-        cmocka_unit_test(test_metrics_tstate_ids),
-        cmocka_unit_test(test_metrics_format_line),
-        cmocka_unit_test(test_metrics_prometheus_validator_rejects),
-        cmocka_unit_test(test_metrics_prometheus_grammar),
-        cmocka_unit_test(test_metrics_histogram_buckets),
-        cmocka_unit_test(test_metrics_thread_series_bounded),
-        cmocka_unit_test(test_metrics_openmetrics_form),
-        cmocka_unit_test(test_metrics_prometheus_many),
-        cmocka_unit_test(test_metrics_prometheus_write_error),
+        GUARDED_TEST(test_metrics_ema_step_math, 60),
+        GUARDED_TEST(test_metrics_held_ratio_of_a_hog, 60),
+        GUARDED_TEST(test_metrics_uncontended_holds_are_not_timed, 60),
+        GUARDED_TEST(test_metrics_contended_ratios, 120),
+        GUARDED_TEST(test_metrics_tstate_ids, 60),
+        GUARDED_TEST(test_metrics_format_line, 60),
+        GUARDED_TEST(test_metrics_prometheus_validator_rejects, 60),
+        GUARDED_TEST(test_metrics_prometheus_grammar, 120),
+        GUARDED_TEST(test_metrics_histogram_buckets, 60),
+        GUARDED_TEST(test_metrics_thread_series_bounded, 300),
+        GUARDED_TEST(test_metrics_openmetrics_form, 60),
+        GUARDED_TEST(test_metrics_prometheus_many, 60),
+        GUARDED_TEST(test_metrics_prometheus_write_error, 60),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,13 +69,11 @@ static void *producer(void *arg)
 static void test_pending_from_four_threads(void **state)
 {
     (void)state;
-    hang_guard(__func__, 120);
     ledger_t *l = calloc(1, sizeof *l);
     gil_config_t cfg;
-    gil_config_init(&cfg);
-    cfg.policy = test_policy();
+    test_config_init(&cfg, 5000);
     cfg.pending_capacity = 64; /* small: producers will meet a full queue */
-    assert_int_equal(gil_create(&l->gil, &cfg), 0);
+    l->gil = make_gil_cfg(&cfg);
     l->per_producer = scaled(20000);
     gil_tstate_t *ts;
     assert_int_equal(gil_tstate_new(l->gil, "consumer", &ts), 0);
@@ -119,7 +117,6 @@ static void test_pending_from_four_threads(void **state)
     for (int i = 0; i < PRODUCERS; i++)
         free(args[i].calls);
     free(l);
-    hang_guard(NULL, 0);
 }
 
 /* ---- from a signal handler --------------------------------------------- */
@@ -176,7 +173,6 @@ static void *signal_sender(void *arg)
 static void test_pending_from_signal_handler(void **state)
 {
     (void)state;
-    hang_guard(__func__, 120);
     sig_gil = make_gil(5000);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -199,7 +195,6 @@ static void test_pending_from_signal_handler(void **state)
     assert_int_equal(gil_release(ts), 0);
     assert_int_equal(gil_tstate_delete(ts), 0);
     assert_int_equal(gil_destroy(sig_gil), 0);
-    hang_guard(NULL, 0);
 }
 
 /* ---- queue limits, failures, delivery at acquire ---------------------- */
@@ -220,11 +215,9 @@ static void test_pending_full_queue_returns_eagain(void **state)
 {
     (void)state;
     gil_config_t cfg;
-    gil_config_init(&cfg);
-    cfg.policy = test_policy();
+    test_config_init(&cfg, 5000);
     cfg.pending_capacity = 4;
-    gil_t *gil;
-    assert_int_equal(gil_create(&gil, &cfg), 0);
+    gil_t *gil = make_gil_cfg(&cfg);
     int ran = 0;
     for (int i = 0; i < 4; i++)
         assert_int_equal(gil_add_pending_call(gil, count_up, &ran), 0);
@@ -321,11 +314,11 @@ static void test_pending_interrupt_delivered_once(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pending_from_four_threads),
-        cmocka_unit_test(test_pending_from_signal_handler),
-        cmocka_unit_test(test_pending_full_queue_returns_eagain),
-        cmocka_unit_test(test_pending_failure_is_returned_by_check),
-        cmocka_unit_test(test_pending_interrupt_delivered_once),
+        GUARDED_TEST(test_pending_from_four_threads, 120),
+        GUARDED_TEST(test_pending_from_signal_handler, 120),
+        GUARDED_TEST(test_pending_full_queue_returns_eagain, 30),
+        GUARDED_TEST(test_pending_failure_is_returned_by_check, 30),
+        GUARDED_TEST(test_pending_interrupt_delivered_once, 30),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

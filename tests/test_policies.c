@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <sched.h>
 
 /* These tests build GILs of the policy they test, so the group runs once,
  * under the default GIL_TEST_POLICY, not once per policy like the rest. */
@@ -21,20 +22,14 @@
 static gil_t *gil_with(gil_policy_t policy, unsigned long interval_us)
 {
     gil_config_t cfg;
-    gil_config_init(&cfg);
+    test_config_init(&cfg, interval_us);
     cfg.policy = policy;
-    cfg.switch_interval_us = interval_us;
-    gil_t *gil;
-    assert_int_equal(gil_create(&gil, &cfg), 0);
-    assert_int_equal(gil_get_policy(gil), policy);
-    return gil;
+    return make_gil_cfg(&cfg);
 }
 
 static uint64_t waiting_now(gil_t *gil)
 {
-    gil_stats_t st;
-    gil_stats_get(gil, &st);
-    return st.waiting_now;
+    return stats_of(gil).waiting_now;
 }
 
 /* ---- FIFO -------------------------------------------------------------- */
@@ -43,7 +38,7 @@ static uint64_t waiting_now(gil_t *gil)
 
 typedef struct fifo_run {
     gil_t *gil;
-    event_log_t log;
+    collector_t *served; /* notes, in the order the GIL served them */
 } fifo_run_t;
 
 typedef struct fifo_arg {
@@ -57,7 +52,7 @@ static void *queued_thread(void *arg)
     gil_tstate_t *ts;
     CHECK_EQ(gil_tstate_new(a->run->gil, "queued", &ts), 0);
     CHECK_EQ(gil_acquire(ts), 0);
-    log_add(&a->run->log, "%d", a->id);
+    collector_note(a->run->served, "%d", a->id);
     CHECK_EQ(gil_release(ts), 0);
     CHECK_EQ(gil_tstate_delete(ts), 0);
     return NULL;
@@ -67,9 +62,7 @@ static void test_policies_fifo_serves_in_arrival_order(void **state)
 {
     (void)state;
     RUN_ONCE();
-    hang_guard(__func__, 60);
-    fifo_run_t run;
-    log_init(&run.log);
+    fifo_run_t run = {.served = collector_new(QUEUED)};
     run.gil = gil_with(GIL_POLICY_FIFO, 60000000); /* no drop requests in this test */
     gil_tstate_t *ts;
     assert_int_equal(gil_tstate_new(run.gil, "holder", &ts), 0);
@@ -86,89 +79,139 @@ static void test_policies_fifo_serves_in_arrival_order(void **state)
     for (int i = 0; i < QUEUED; i++)
         join(t[i]);
     ASSERT_NO_CHECK_FAILURES();
-    assert_int_equal(run.log.n, QUEUED);
+    assert_int_equal(collector_total(run.served), QUEUED);
     for (int i = 0; i < QUEUED; i++) {
         char want[16];
         snprintf(want, sizeof want, "%d", i);
-        assert_string_equal(run.log.ev[i], want);
+        assert_string_equal(collector_get(run.served, i).text, want);
     }
+    collector_free(run.served);
     assert_int_equal(gil_tstate_delete(ts), 0);
     assert_int_equal(gil_destroy(run.gil), 0);
-    hang_guard(NULL, 0);
 }
 
 /* ---- LEGACY ------------------------------------------------------------ */
 
+#define LEGACY_ROUNDS 5
+#define LEGACY_MAX_TICKS 50 /* per round, to bound the event log */
+
 typedef struct legacy_run {
     gil_t *gil;
-    _Atomic int holder_ready, waiter_got_it;
+    _Atomic int go;  /* rounds the main thread allowed */
+    _Atomic int got; /* rounds in which the waiter held the GIL */
 } legacy_run_t;
-
-static int holder_ready(void *arg) { return atomic_load(&((legacy_run_t *)arg)->holder_ready); }
 
 static void *legacy_waiter(void *arg)
 {
     legacy_run_t *r = arg;
-    wait_until(holder_ready, r);
     gil_tstate_t *ts;
-    CHECK_EQ(gil_tstate_new(r->gil, "waiter", &ts), 0);
-    CHECK_EQ(gil_acquire(ts), 0);
-    atomic_store(&r->waiter_got_it, 1); /* set while holding: the hog sees it once back */
-    CHECK_EQ(gil_release(ts), 0);
+    CHECK_EQ(gil_tstate_new(r->gil, "W", &ts), 0);
+    for (int round = 0; round < LEGACY_ROUNDS; round++) {
+        while (atomic_load(&r->go) <= round)
+            nap_us(100);
+        CHECK_EQ(gil_acquire(ts), 0);
+        atomic_fetch_add(&r->got, 1); /* while holding: the holder sees it once back */
+        CHECK_EQ(gil_release(ts), 0);
+    }
     CHECK_EQ(gil_tstate_delete(ts), 0);
     return NULL;
 }
 
+/* Whether ts's next check point takes the slow path.  White-box: the
+ * breaker word is the public head of every state (gil.h); a LEGACY waiter
+ * sets it on the holder to make it count ticks. */
+static int slow_path_armed(gil_tstate_t *ts)
+{
+    return __atomic_load_n(&GIL_INTERNAL_HEAD(ts)->breaker, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* The holder H loops on check points while W waits.  A tick shows as H's
+ * acquisitions going up by one in a check point (release, race, take
+ * back).  Each round starts with H alone for a whole count, which leaves
+ * the count full and disarmed; then W comes, H waits (without a check
+ * point) until W has armed its count, and from there every
+ * legacy_check_interval-th check point is a tick, the first exactly at
+ * that count, until W wins a race (the scheduler decides which one). */
 static void test_policies_legacy_ticks_without_drop_requests(void **state)
 {
     (void)state;
     RUN_ONCE();
-    hang_guard(__func__, 120);
-    legacy_run_t r = {.gil = gil_with(GIL_POLICY_LEGACY, 1)}; /* the interval plays no part */
+    const long interval = 100;
+    gil_config_t cfg;
+    test_config_init(&cfg, 1); /* the switch interval plays no part */
+    cfg.policy = GIL_POLICY_LEGACY;
+    cfg.legacy_check_interval = (unsigned)interval;
+    legacy_run_t r = {.gil = make_gil_cfg(&cfg)};
+    collector_t *ev = collector_new(8 * LEGACY_ROUNDS * (LEGACY_MAX_TICKS + 2));
+    gil_hook_handle_t hook;
+    assert_int_equal(gil_hook_add(r.gil, GIL_EVENT_ALL, collector_hook, ev, &hook), 0);
     gil_tstate_t *ts;
-    assert_int_equal(gil_tstate_new(r.gil, "hog", &ts), 0);
+    assert_int_equal(gil_tstate_new(r.gil, "H", &ts), 0);
     assert_int_equal(gil_acquire(ts), 0);
     pthread_t t = spawn(legacy_waiter, &r);
-    atomic_store(&r.holder_ready, 1);
-    while (waiting_now(r.gil) == 0 && !atomic_load(&r.waiter_got_it))
-        assert_int_equal(gil_check(ts), 0);
-    /* With a waiter, every 100 check points cost a release and re-acquire
-     * (won back or not), so 10 x 100 checks mean at least 10 acquisitions
-     * (fewer than 10 only if the waiter finished meanwhile). */
-    gil_tstate_stats_t before, after;
-    assert_int_equal(gil_tstate_stats_get(ts, &before), 0);
-    for (int i = 0; i < 10 * 100; i++)
-        assert_int_equal(gil_check(ts), 0);
-    assert_int_equal(gil_tstate_stats_get(ts, &after), 0);
-    if (!atomic_load(&r.waiter_got_it))
-        assert_true(after.acquisitions - before.acquisitions >= 9);
-    /* Let the waiter through for sure, then look at the counters. */
-    GIL_BEGIN_ALLOW_THREADS
+    long ticks = 0, let_in = 0;
+    for (int round = 0; round < LEGACY_ROUNDS; round++) {
+        uint64_t acquisitions = tstate_stats_of(ts).acquisitions;
+        for (long i = 0; i < interval; i++)
+            assert_int_equal(gil_check(ts), 0);
+        assert_int_equal(tstate_stats_of(ts).acquisitions, acquisitions); /* nobody waited */
+        assert_false(slow_path_armed(ts));
+        atomic_store(&r.go, round + 1);
+        while (!slow_path_armed(ts))
+            sched_yield();
+        long checks = 0, round_ticks = 0;
+        while (atomic_load(&r.got) == round && round_ticks < LEGACY_MAX_TICKS) {
+            assert_int_equal(gil_check(ts), 0);
+            checks++;
+            uint64_t now = tstate_stats_of(ts).acquisitions;
+            if (now == acquisitions)
+                continue;
+            round_ticks++;
+            assert_int_equal(now, acquisitions + 1);          /* one release per tick */
+            assert_int_equal(checks, round_ticks * interval); /* on the count */
+            acquisitions = now;
+        }
+        assert_true(round_ticks >= 1); /* W can get in only through a tick */
+        ticks += round_ticks;
+        if (atomic_load(&r.got) == round) { /* H won every race: let W in */
+            GIL_BEGIN_ALLOW_THREADS
+            while (atomic_load(&r.got) == round)
+                nap_us(100);
+            GIL_END_ALLOW_THREADS
+            let_in++;
+        }
+    }
     join(t);
-    GIL_END_ALLOW_THREADS
     ASSERT_NO_CHECK_FAILURES();
-    gil_stats_t st;
-    assert_int_equal(gil_stats_get(r.gil, &st), 0);
+    /* Every release of H was a tick or a letting in, and nobody asked. */
+    assert_int_equal(collector_count(ev, &(ev_match_t){.types = GIL_EVENT_RELEASED, .who = "H"}), ticks + let_in);
+    assert_int_equal(collector_count(ev, &(ev_match_t){.types = GIL_EVENT_RELEASED, .who = "H", .reason = "policy"}),
+                     ticks);
+    assert_int_equal(collector_count(ev, &(ev_match_t){.types = GIL_EVENT_ACQUIRED, .who = "W"}), LEGACY_ROUNDS);
+    assert_int_equal(collector_count(ev, &(ev_match_t){.types = GIL_EVENT_DROP_REQUEST}), 0);
+    gil_stats_t st = stats_of(r.gil);
     assert_int_equal(st.drop_requests, 0);
     assert_int_equal(st.forced_switches, 0);
-    assert_true(st.contended >= 1);
-    /* Alone again, check points are free: no tick releases. */
-    assert_int_equal(gil_tstate_stats_get(ts, &before), 0);
-    for (int i = 0; i < 10 * 100; i++)
+    assert_true(st.contended >= LEGACY_ROUNDS); /* W waited each round */
+    /* Alone again, check points are free: no tick releases at all (the
+     * last armed count finds nobody waiting and disarms). */
+    uint64_t before = tstate_stats_of(ts).acquisitions;
+    for (int i = 0; i < 10 * interval; i++)
         assert_int_equal(gil_check(ts), 0);
-    assert_int_equal(gil_tstate_stats_get(ts, &after), 0);
-    assert_true(after.acquisitions - before.acquisitions <= 1); /* at most the last armed tick */
+    assert_int_equal(tstate_stats_of(ts).acquisitions, before);
+    assert_false(slow_path_armed(ts));
     assert_int_equal(gil_release(ts), 0);
+    assert_int_equal(gil_hook_remove(r.gil, hook), 0);
+    collector_free(ev);
     assert_int_equal(gil_tstate_delete(ts), 0);
     assert_int_equal(gil_destroy(r.gil), 0);
-    hang_guard(NULL, 0);
 }
 
 /* ---- PRIORITY: I/O first ------------------------------------------------ */
 
 typedef struct prio_run {
     gil_t *gil;
-    event_log_t log;
+    collector_t *served;
     int pipefd[2];
     _Atomic int io_blocked;
 } prio_run_t;
@@ -189,7 +232,7 @@ static void *io_thread(void *arg)
     n = read(r->pipefd[0], &c, 1);
     GIL_END_ALLOW_THREADS
     CHECK_EQ(n, 1);
-    log_add(&r->log, "io");
+    collector_note(r->served, "io");
     gil_tstate_stats_t st;
     CHECK_EQ(gil_tstate_stats_get(ts, &st), 0);
     CHECK(st.boosts >= 1);
@@ -204,7 +247,7 @@ static void *cpu_waiter(void *arg)
     gil_tstate_t *ts;
     CHECK_EQ(gil_tstate_new(r->gil, "cpu", &ts), 0);
     CHECK_EQ(gil_acquire(ts), 0);
-    log_add(&r->log, "cpu");
+    collector_note(r->served, "cpu");
     CHECK_EQ(gil_release(ts), 0);
     CHECK_EQ(gil_tstate_delete(ts), 0);
     return NULL;
@@ -214,10 +257,9 @@ static void test_policies_priority_serves_io_before_cpu(void **state)
 {
     (void)state;
     RUN_ONCE();
-    hang_guard(__func__, 60);
     prio_run_t r;
     memset(&r, 0, sizeof r);
-    log_init(&r.log);
+    r.served = collector_new(2);
     assert_int_equal(pipe(r.pipefd), 0);
     /* A long interval: the CPU waiter never asks within the test, so only
      * the I/O thread's immediate request can move the GIL. */
@@ -231,19 +273,19 @@ static void test_policies_priority_serves_io_before_cpu(void **state)
     while (waiting_now(r.gil) < 1)
         nap_us(100);
     assert_int_equal(write(r.pipefd[1], "x", 1), 1); /* the I/O completes */
-    while (log_count(&r.log) < 1)
+    while (collector_total(r.served) < 1)
         nap_us(100);
     hog_stop(&hog); /* then the hog lets the CPU waiter in */
     join(io);
     join(cpu);
     ASSERT_NO_CHECK_FAILURES();
-    assert_int_equal(r.log.n, 2);
-    assert_string_equal(r.log.ev[0], "io"); /* served first, though it came later */
-    assert_string_equal(r.log.ev[1], "cpu");
+    assert_int_equal(collector_total(r.served), 2);
+    assert_string_equal(collector_get(r.served, 0).text, "io"); /* served first, though it came later */
+    assert_string_equal(collector_get(r.served, 1).text, "cpu");
+    collector_free(r.served);
     close(r.pipefd[0]);
     close(r.pipefd[1]);
     assert_int_equal(gil_destroy(r.gil), 0);
-    hang_guard(NULL, 0);
 }
 
 /* ---- PRIORITY: the abuse guard ------------------------------------------ */
@@ -257,12 +299,13 @@ typedef struct abuse_run {
 
 static void run_sections(abuse_run_t *r)
 {
-    hog_t hog;
-    hog_start(&hog, r->gil, "hog");
-    wait_until(hog_is_holding, &hog);
+    /* The thread takes the GIL before the hog exists, so that its first
+     * acquisition is uncontended and every contended one is classified. */
     gil_tstate_t *ts;
     assert_int_equal(gil_tstate_new(r->gil, "sections", &ts), 0);
     assert_int_equal(gil_acquire(ts), 0);
+    hog_t hog;
+    hog_start(&hog, r->gil, "hog");
     /* Count contended returns, not sections: only a return that finds the
      * GIL taken is classified, and the scheduler may keep the CPU thread off
      * a CPU for a while (the hang guard bounds the loop). */
@@ -280,50 +323,51 @@ static void run_sections(abuse_run_t *r)
     assert_int_equal(gil_tstate_delete(ts), 0);
 }
 
-static gil_t *abuse_gil(void)
+/* The abuse guard classifies a contended return by the time since the
+ * release against priority_abuse_ns.  Both tests pick bounds that no
+ * scheduling delay crosses, so they do not depend on the machine's speed:
+ * the abuser's empty sections are judged against 4 s (every one is short),
+ * the real blocker's 20 ms sleeps (never shorter: nanosleep) against 1 ms. */
+static gil_t *abuse_gil(unsigned abuse_ns, unsigned long interval_us)
 {
     gil_config_t cfg;
-    gil_config_init(&cfg);
+    test_config_init(&cfg, interval_us);
     cfg.policy = GIL_POLICY_PRIORITY;
-    /* A generous bound keeps the test independent of machine speed: an
-     * empty section is far below 1 ms, a 20 ms sleep far above. */
-    cfg.priority_abuse_ns = 1000000;
-    gil_t *gil;
-    assert_int_equal(gil_create(&gil, &cfg), 0);
-    return gil;
+    cfg.priority_abuse_ns = abuse_ns;
+    return make_gil_cfg(&cfg);
 }
 
 static void test_policies_priority_demotes_abuser(void **state)
 {
     (void)state;
     RUN_ONCE();
-    hang_guard(__func__, 120);
-    abuse_run_t r = {.gil = abuse_gil(), .contended = 40, .sleep_us = 0};
+    /* The default interval: once demoted, the thread waits in the CPU
+     * class, which asks the hog to drop after an interval. */
+    abuse_run_t r = {.gil = abuse_gil(4000000000u, 5000), .contended = 40, .sleep_us = 0};
     run_sections(&r);
-    assert_true(r.result.demotions >= 1);
-    /* Demoted after 4 fast returns in a row, and served without priority
-     * after that.  (Not a ratio: when its release wakes the CPU thread on
-     * its own CPU, the kernel may keep it off the CPU for a millisecond,
-     * which the guard, measuring time away from the GIL, rightly counts as
-     * blocking, and the privilege returns for a few returns.) */
-    assert_true(r.result.boosts < r.result.contended);
+    /* Every contended return from a section is short: the first
+     * priority_abuse_count - 1 of them are boosted, the next one demotes,
+     * and the thread is never boosted again (it never really blocks).
+     * Returns after a forced release are CPU-class and do not count. */
+    gil_config_t defaults;
+    gil_config_init(&defaults);
+    assert_int_equal(r.result.demotions, 1);
+    assert_int_equal(r.result.boosts, defaults.priority_abuse_count - 1);
     assert_int_equal(gil_destroy(r.gil), 0);
-    hang_guard(NULL, 0);
 }
 
 static void test_policies_priority_keeps_real_blocker(void **state)
 {
     (void)state;
     RUN_ONCE();
-    hang_guard(__func__, 120);
-    abuse_run_t r = {.gil = abuse_gil(), .contended = 10, .sleep_us = 20000};
+    /* An interval far beyond the test: the hog never asks the blocker to
+     * drop, so every contended acquisition is a return from a section. */
+    abuse_run_t r = {.gil = abuse_gil(1000000, 60000000), .contended = 10, .sleep_us = 20000};
     run_sections(&r);
     assert_int_equal(r.result.demotions, 0);
-    /* Every contended return after a real block was boosted (the first
-     * acquisition of a new thread is not: it has not shown that it blocks). */
-    assert_true(r.result.boosts + 1 >= r.result.contended);
+    /* Every contended return after a real block was boosted. */
+    assert_int_equal(r.result.boosts, r.result.contended);
     assert_int_equal(gil_destroy(r.gil), 0);
-    hang_guard(NULL, 0);
 }
 
 /* ---- liveness: I/O beside CPU-bound threads, every policy -------------- */
@@ -331,7 +375,7 @@ static void test_policies_priority_keeps_real_blocker(void **state)
 typedef struct live {
     gil_t *gil;
     int sv[2];
-    long round_trips;
+    _Atomic long echoed; /* bytes the far end sent back */
 } live_t;
 
 /* The far end: echoes bytes, never touches the GIL. */
@@ -339,10 +383,41 @@ static void *echo_thread(void *arg)
 {
     live_t *l = arg;
     char c;
-    while (read(l->sv[1], &c, 1) == 1)
+    while (read(l->sv[1], &c, 1) == 1) {
         if (write(l->sv[1], &c, 1) != 1)
             break;
+        atomic_fetch_add(&l->echoed, 1);
+    }
     return NULL;
+}
+
+/* One request and its answer, each a blocking call with the GIL released.
+ * With wait_for_cpu, the request's section also waits until a CPU thread
+ * has taken the GIL it let go of, so that the answer has to win it back
+ * from a CPU-bound holder: the case the policies differ in. */
+static void round_trip(live_t *l, int wait_for_cpu)
+{
+    char c = 'x';
+    ssize_t n;
+    uint64_t before = wait_for_cpu ? stats_of(l->gil).acquisitions : 0; /* before we let go */
+    GIL_BEGIN_ALLOW_THREADS
+    n = write(l->sv[0], &c, 1);
+    if (wait_for_cpu)
+        wait_for_acquisitions(l->gil, before + 1);
+    GIL_END_ALLOW_THREADS
+    assert_int_equal(n, 1);
+    GIL_BEGIN_ALLOW_THREADS
+    n = read(l->sv[0], &c, 1);
+    GIL_END_ALLOW_THREADS
+    assert_int_equal(n, 1);
+}
+
+static int all_held(hog_t *hog, int hogs)
+{
+    for (int i = 0; i < hogs; i++)
+        if (!hog_is_holding(&hog[i]))
+            return 0;
+    return 1;
 }
 
 static void run_liveness(gil_policy_t policy, int hogs, unsigned spin_io, unsigned spin_cpu)
@@ -350,12 +425,11 @@ static void run_liveness(gil_policy_t policy, int hogs, unsigned spin_io, unsign
     live_t l;
     memset(&l, 0, sizeof l);
     gil_config_t cfg;
-    gil_config_init(&cfg);
+    test_config_init(&cfg, 200);
     cfg.policy = policy;
-    cfg.switch_interval_us = 200;
     cfg.priority_spin_io_us = spin_io;
     cfg.priority_spin_cpu_us = spin_cpu;
-    assert_int_equal(gil_create(&l.gil, &cfg), 0);
+    l.gil = make_gil_cfg(&cfg);
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, l.sv), 0);
     pthread_t echo = spawn(echo_thread, &l);
     hog_t hog[4];
@@ -364,21 +438,24 @@ static void run_liveness(gil_policy_t policy, int hogs, unsigned spin_io, unsign
     gil_tstate_t *ts;
     assert_int_equal(gil_tstate_new(l.gil, "io", &ts), 0);
     assert_int_equal(gil_acquire(ts), 0);
-    for (long i = 0; i < scaled(200); i++) {
-        char c = 'x';
-        ssize_t n;
-        GIL_BEGIN_ALLOW_THREADS
-        n = write(l.sv[0], &c, 1);
-        GIL_END_ALLOW_THREADS
-        assert_int_equal(n, 1);
-        GIL_BEGIN_ALLOW_THREADS
-        n = read(l.sv[0], &c, 1);
-        GIL_END_ALLOW_THREADS
-        assert_int_equal(n, 1);
+    /* Warm-up: I/O until every CPU thread has held the GIL. */
+    long trips = 0;
+    for (; !all_held(hog, hogs); trips++)
+        round_trip(&l, 0);
+    /* The window.  With one CPU thread every request hands it the GIL, and
+     * every answer must win it back (with more, they queue among
+     * themselves as well, and a fixed count of trips is enough). */
+    const long window = scaled(200);
+    for (long i = 0; i < window; i++, trips++) {
+        round_trip(&l, hogs == 1);
         for (int k = 0; k < 20; k++)
             assert_int_equal(gil_check(ts), 0);
-        l.round_trips++;
     }
+    /* We hold the GIL, so every CPU thread that held it has let it go,
+     * which it does only in a check point. */
+    for (int i = 0; i < hogs; i++)
+        assert_true(atomic_load(&hog[i].checks) > 0);
+    gil_tstate_stats_t io = tstate_stats_of(ts);
     assert_int_equal(gil_release(ts), 0);
     for (int i = 0; i < hogs; i++)
         hog_stop(&hog[i]);
@@ -387,26 +464,33 @@ static void run_liveness(gil_policy_t policy, int hogs, unsigned spin_io, unsign
     close(l.sv[0]);
     close(l.sv[1]);
     ASSERT_NO_CHECK_FAILURES();
-    assert_int_equal(l.round_trips, scaled(200));
+    /* The far end answered every request, and libgil gave the I/O thread
+     * the GIL back after each blocking call (and after any forced release). */
+    assert_int_equal(atomic_load(&l.echoed), trips);
+    assert_true(io.acquisitions >= 1 + 2 * (uint64_t)trips);
+    /* With one CPU thread, it held the GIL whenever a request in the window
+     * returned (only the I/O thread could make it let go): each return
+     * waited. */
+    if (hogs == 1)
+        assert_true(io.contended >= (uint64_t)window);
     assert_int_equal(gil_tstate_delete(ts), 0);
     assert_int_equal(gil_destroy(l.gil), 0);
 }
 
 /* Every policy keeps an I/O thread moving beside 1, 2 and 4 CPU-bound
  * threads (a short interval keeps the slow policies quick), including
- * PRIORITY with no spinning and with long spins.  Only a hang detector. */
+ * PRIORITY with no spinning and with long spins; and the CPU threads move
+ * too.  The hang guard catches a starved thread. */
 static void test_policies_io_beside_cpu_threads_progresses(void **state)
 {
     (void)state;
     RUN_ONCE();
-    hang_guard(__func__, 300);
     for (int p = 0; gil_policy_name((gil_policy_t)p) != NULL; p++)
         for (int hogs = 1; hogs <= 4; hogs *= 2)
             run_liveness((gil_policy_t)p, hogs, 10, 5);
     run_liveness(GIL_POLICY_PRIORITY, 2, 0, 0);
     run_liveness(GIL_POLICY_PRIORITY, 2, 100, 50);
     run_liveness(GIL_POLICY_PRIORITY, 4, 100, 50);
-    hang_guard(NULL, 0);
 }
 
 static void test_policies_names(void **state)
@@ -435,13 +519,13 @@ static void test_policies_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_policies_fifo_serves_in_arrival_order),
-        cmocka_unit_test(test_policies_legacy_ticks_without_drop_requests),
-        cmocka_unit_test(test_policies_priority_serves_io_before_cpu),
-        cmocka_unit_test(test_policies_priority_demotes_abuser),
-        cmocka_unit_test(test_policies_priority_keeps_real_blocker),
-        cmocka_unit_test(test_policies_io_beside_cpu_threads_progresses),
-        cmocka_unit_test(test_policies_names),
+        GUARDED_TEST(test_policies_fifo_serves_in_arrival_order, 60),
+        GUARDED_TEST(test_policies_legacy_ticks_without_drop_requests, 120),
+        GUARDED_TEST(test_policies_priority_serves_io_before_cpu, 60),
+        GUARDED_TEST(test_policies_priority_demotes_abuser, 120),
+        GUARDED_TEST(test_policies_priority_keeps_real_blocker, 120),
+        GUARDED_TEST(test_policies_io_beside_cpu_threads_progresses, 300),
+        GUARDED_TEST(test_policies_names, 30),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

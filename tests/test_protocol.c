@@ -5,6 +5,7 @@
  * with counters, never with a stopwatch.
  */
 #include "helpers.h"
+#include "core/core.h" /* gil->mu, white-box */
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -12,23 +13,14 @@
 
 static uint64_t ts_acquisitions(gil_tstate_t *ts)
 {
-    gil_tstate_stats_t st;
-    assert_int_equal(gil_tstate_stats_get(ts, &st), 0);
-    return st.acquisitions;
-}
-
-static gil_stats_t stats_of(gil_t *gil)
-{
-    gil_stats_t st;
-    assert_int_equal(gil_stats_get(gil, &st), 0);
-    return st;
+    return tstate_stats_of(ts).acquisitions;
 }
 
 /* ---- drop request and FORCE_SWITCHING ---------------------------------- */
 
 typedef struct handshake {
     gil_t *gil;
-    event_log_t log;
+    collector_t *log;
     gil_tstate_t *waiter_ts;
     _Atomic int holding;
     uint64_t waiter_requests;
@@ -43,7 +35,7 @@ static void *handshake_waiter(void *arg)
     CHECK_EQ(gil_tstate_new(h->gil, "waiter", &ts), 0);
     wait_until(holder_is_holding, h);
     CHECK_EQ(gil_acquire(ts), 0); /* blocks until the holder is made to drop */
-    log_add(&h->log, "waiter-got");
+    collector_note(h->log, "waiter-got");
     gil_tstate_stats_t st;
     CHECK_EQ(gil_tstate_stats_get(ts, &st), 0);
     h->waiter_requests = st.drop_requests;
@@ -59,10 +51,9 @@ static void test_protocol_drop_request_forces_switch(void **state)
     (void)state;
     if (!POLICY_HAS_DROP_REQUESTS())
         skip(); /* LEGACY: no drop requests; test_policies covers its ticks */
-    hang_guard(__func__, 60);
     handshake_t h;
     memset(&h, 0, sizeof h);
-    log_init(&h.log);
+    h.log = collector_new(2);
     h.gil = make_gil(2000);
     gil_tstate_t *ts;
     assert_int_equal(gil_tstate_new(h.gil, "holder", &ts), 0);
@@ -74,11 +65,12 @@ static void test_protocol_drop_request_forces_switch(void **state)
      * re-acquired the GIL. */
     while (ts_acquisitions(ts) == before)
         assert_int_equal(gil_check(ts), 0);
-    log_add(&h.log, "holder-back");
+    collector_note(h.log, "holder-back");
     join(w);
     ASSERT_NO_CHECK_FAILURES();
 
-    int got = log_find(&h.log, "waiter-got"), back = log_find(&h.log, "holder-back");
+    int got = collector_find(h.log, 0, &(ev_match_t){.text = "waiter-got"}),
+        back = collector_find(h.log, 0, &(ev_match_t){.text = "holder-back"});
     assert_true(got >= 0 && back >= 0);
     assert_true(got < back); /* FORCE_SWITCHING: the waiter had it first */
     gil_stats_t st = stats_of(h.gil);
@@ -90,9 +82,9 @@ static void test_protocol_drop_request_forces_switch(void **state)
     assert_int_equal(gil_tstate_stats_get(ts, &mine), 0);
     assert_true(mine.forced_switches >= 1);
     assert_int_equal(gil_release(ts), 0);
+    collector_free(h.log);
     assert_int_equal(gil_tstate_delete(ts), 0);
     assert_int_equal(gil_destroy(h.gil), 0);
-    hang_guard(NULL, 0);
 }
 
 /* ---- the switch_number rule -------------------------------------------- */
@@ -129,14 +121,22 @@ static void *rule_waiter(void *arg)
 
 static int two_waiting(void *arg)
 {
-    gil_stats_t st;
-    gil_stats_get(((rule_t *)arg)->gil, &st);
-    return st.waiting_now == 2;
+    return stats_of(((rule_t *)arg)->gil).waiting_now == 2;
+}
+
+/* A registered CPython waiter holds gil->mu from registering until it
+ * sleeps in its timed wait, so once we have had the mutex, every waiter
+ * registered before is asleep, its interval begun (white-box: an ordering,
+ * where a nap would only make it likely). */
+static void until_waiters_asleep(gil_t *gil)
+{
+    gil__mutex_lock(&gil->mu);
+    gil__mutex_unlock(&gil->mu);
 }
 
 /* Returns requests_withheld of one run, or -1 if the run was void (the
- * holder was asked to drop before it released: it was descheduled for a
- * whole interval, so no switch happened inside the waiters' interval). */
+ * holder was asked to drop before it released: the test was descheduled
+ * for a whole interval, so no switch happened inside a waiter's interval). */
 static long rule_run(void)
 {
     rule_t r = {.gil = make_gil(40000)};
@@ -145,9 +145,11 @@ static long rule_run(void)
     assert_int_equal(gil_acquire(ts), 0);
     pthread_t a = spawn(rule_waiter, &r), b = spawn(rule_waiter, &r);
     wait_until(two_waiting, &r);
-    nap_us(2000); /* let both fall asleep in their timed wait */
-    bool void_run = stats_of(r.gil).drop_requests != 0;
+    until_waiters_asleep(r.gil);
     assert_int_equal(gil_release(ts), 0); /* the switch, inside both intervals */
+    /* Void if an interval ended before the switch (its request is counted
+     * by now; the loser's interval, begun before the switch, withholds). */
+    bool void_run = stats_of(r.gil).drop_requests != 0;
     join(a);
     join(b);
     gil_stats_t st = stats_of(r.gil);
@@ -162,21 +164,21 @@ static long rule_run(void)
 
 /* A waiter whose interval saw a switch makes no drop request at its end: it
  * waits a full new interval (the new holder deserves one).  Without the rule
- * requests_withheld stays 0 in every run; a run can be inconclusive only if
- * the machine stalls the test for a whole interval, hence a few attempts. */
+ * requests_withheld stays 0 in every run.  A run is void if the test was
+ * stalled for a whole interval (detected), and inconclusive if the loser
+ * was woken early (a spurious condvar wake-up starts a new interval after
+ * the switch); hence a few attempts. */
 static void test_protocol_switch_withholds_request(void **state)
 {
     (void)state;
     /* The scenario (two waiters sleeping on one condvar, one signal) is the
      * CPython policy's; the handoff policies wake the new head instead. */
     only_for_policy(GIL_POLICY_CPYTHON, "the scenario is CPython's shared-condvar wait");
-    hang_guard(__func__, 120);
     long withheld = 0;
     for (int attempt = 0; attempt < 5 && withheld <= 0; attempt++)
         withheld = rule_run();
     ASSERT_NO_CHECK_FAILURES();
     assert_true(withheld >= 1);
-    hang_guard(NULL, 0);
 }
 
 /* ---- yield ------------------------------------------------------------- */
@@ -225,7 +227,6 @@ static void *yielder(void *arg)
 static void test_protocol_yielders_alternate(void **state)
 {
     (void)state;
-    hang_guard(__func__, 120);
     yielders_t *y = calloc(1, sizeof *y);
     y->gil = make_gil(5000);
     yielder_arg_t a = {y, 1}, b = {y, 2};
@@ -251,7 +252,6 @@ static void test_protocol_yielders_alternate(void **state)
     assert_true(handovers >= YIELDS); /* the two loops really overlapped */
     assert_int_equal(gil_destroy(y->gil), 0);
     free(y);
-    hang_guard(NULL, 0);
 }
 
 static void test_protocol_yield_alone_returns_at_once(void **state)
@@ -326,12 +326,12 @@ static void test_protocol_switch_counts_holder_changes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_protocol_drop_request_forces_switch),
-        cmocka_unit_test(test_protocol_switch_withholds_request),
-        cmocka_unit_test(test_protocol_yielders_alternate),
-        cmocka_unit_test(test_protocol_yield_alone_returns_at_once),
-        cmocka_unit_test(test_protocol_interval_get_set),
-        cmocka_unit_test(test_protocol_switch_counts_holder_changes),
+        GUARDED_TEST(test_protocol_drop_request_forces_switch, 60),
+        GUARDED_TEST(test_protocol_switch_withholds_request, 120),
+        GUARDED_TEST(test_protocol_yielders_alternate, 120),
+        GUARDED_TEST(test_protocol_yield_alone_returns_at_once, 30),
+        GUARDED_TEST(test_protocol_interval_get_set, 30),
+        GUARDED_TEST(test_protocol_switch_counts_holder_changes, 30),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
  */
 #include "helpers.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,8 +14,19 @@ typedef struct churn {
     gil_t *gil;
     long per_thread;
     _Atomic int done;
-    long walks, seen, bad_names;
+    _Atomic long walks;     /* completed by the monitor */
+    long seen, bad_names;   /* the monitor's */
+    long workers_seen;      /* idem: "worker" states met */
 } churn_t;
+
+static int walked(churn_t *c, long n) { return atomic_load(&c->walks) >= n; }
+
+/* Every CHECKPOINT iterations a churner keeps its new state alive until the
+ * monitor has completed a walk that began after it was created (two more
+ * completed walks): that walk must have met it.  So walks interleave with
+ * the churn, and the monitor sees states that come and go, whatever the
+ * scheduler does. */
+#define CHECKPOINT 1024
 
 static void *churner(void *arg)
 {
@@ -26,6 +38,11 @@ static void *churner(void *arg)
             CHECK_EQ(gil_acquire(ts), 0);
             CHECK_EQ(gil_release(ts), 0);
         }
+        if (i % CHECKPOINT == 0) {
+            long target = atomic_load(&c->walks) + 2;
+            while (!walked(c, target))
+                sched_yield();
+        }
         CHECK_EQ(gil_tstate_delete(ts), 0);
     }
     atomic_fetch_add(&c->done, 1);
@@ -36,7 +53,9 @@ static int inspect(const gil_tstate_t *ts, void *arg)
 {
     churn_t *c = arg;
     const char *name = gil_tstate_name(ts);
-    if (strcmp(name, "worker") != 0 && strcmp(name, "main") != 0)
+    if (strcmp(name, "worker") == 0)
+        c->workers_seen++;
+    else if (strcmp(name, "main") != 0)
         c->bad_names++;
     if (gil_tstate_gil(ts) != c->gil)
         c->bad_names++;
@@ -51,7 +70,7 @@ static void *monitor(void *arg)
     churn_t *c = arg;
     while (atomic_load(&c->done) < CHURNERS) {
         CHECK_EQ(gil_foreach_tstate(c->gil, inspect, c), 0);
-        c->walks++;
+        atomic_fetch_add(&c->walks, 1);
     }
     return NULL;
 }
@@ -59,7 +78,6 @@ static void *monitor(void *arg)
 static void test_registry_foreach_during_churn(void **state)
 {
     (void)state;
-    hang_guard(__func__, 300);
     churn_t c;
     memset(&c, 0, sizeof c);
     c.gil = make_gil(5000);
@@ -74,14 +92,13 @@ static void test_registry_foreach_during_churn(void **state)
     join(mon);
     ASSERT_NO_CHECK_FAILURES();
     assert_int_equal(c.bad_names, 0);
-    assert_true(c.walks > 0);
-    assert_true(c.seen >= c.walks); /* main is always there */
-    int n = 0;
-    assert_int_equal(gil_foreach_tstate(c.gil, inspect, &c), 0);
-    (void)n;
+    long checkpoints = CHURNERS * ((c.per_thread + CHECKPOINT - 1) / CHECKPOINT);
+    assert_true(atomic_load(&c.walks) >= 2 * checkpoints / CHURNERS); /* each churner waited for two */
+    assert_true(c.workers_seen >= checkpoints); /* each checkpoint's state was met */
+    assert_true(c.seen >= atomic_load(&c.walks)); /* main is always there */
+    assert_int_equal(count_tstates(c.gil), 1); /* only main is left */
     assert_int_equal(gil_tstate_delete(main_ts), 0);
     assert_int_equal(gil_destroy(c.gil), 0);
-    hang_guard(NULL, 0);
 }
 
 static int collect_names(const gil_tstate_t *ts, void *arg)
@@ -128,8 +145,8 @@ static void test_registry_names_and_order(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_registry_foreach_during_churn),
-        cmocka_unit_test(test_registry_names_and_order),
+        GUARDED_TEST(test_registry_foreach_during_churn, 300),
+        GUARDED_TEST(test_registry_names_and_order, 30),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,22 +40,12 @@ static void *blocked_ensure(void *arg)
 
 static int all_waiting(void *arg)
 {
-    gil_stats_t st;
-    gil_stats_get(((sd_t *)arg)->gil, &st);
-    return st.waiting_now == WAITERS + 1;
-}
-
-static int count_states(const gil_tstate_t *ts, void *arg)
-{
-    (void)ts;
-    (*(int *)arg)++;
-    return 0;
+    return stats_of(((sd_t *)arg)->gil).waiting_now == WAITERS + 1;
 }
 
 static void test_shutdown_wakes_every_waiter(void **state)
 {
     (void)state;
-    hang_guard(__func__, 60);
     sd_t s;
     memset(&s, 0, sizeof s);
     s.gil = make_gil(1000);
@@ -100,11 +90,8 @@ static void test_shutdown_wakes_every_waiter(void **state)
     for (int i = 0; i < WAITERS; i++)
         assert_int_equal(gil_tstate_delete(s.ts[i]), 0);
     assert_int_equal(gil_tstate_delete(main_ts), 0);
-    int n = 0;
-    assert_int_equal(gil_foreach_tstate(s.gil, count_states, &n), 0);
-    assert_int_equal(n, 0);
+    assert_int_equal(count_tstates(s.gil), 0);
     assert_int_equal(gil_destroy(s.gil), 0);
-    hang_guard(NULL, 0);
 }
 
 /* A holder that ignores the drop request and then releases voluntarily waits
@@ -129,9 +116,7 @@ static void *impatient_waiter(void *arg)
 
 static int drop_requested(void *arg)
 {
-    gil_stats_t st;
-    gil_stats_get(((fs_t *)arg)->gil, &st);
-    return st.drop_requests >= 1;
+    return stats_of(((fs_t *)arg)->gil).drop_requests >= 1;
 }
 
 static void test_shutdown_during_forced_switch(void **state)
@@ -139,7 +124,6 @@ static void test_shutdown_during_forced_switch(void **state)
     (void)state;
     if (!POLICY_HAS_DROP_REQUESTS())
         skip(); /* LEGACY never asks, so nothing is forced */
-    hang_guard(__func__, 60);
     fs_t f = {.gil = make_gil(500)};
     gil_tstate_t *ts;
     assert_int_equal(gil_tstate_new(f.gil, "holder", &ts), 0);
@@ -155,7 +139,6 @@ static void test_shutdown_during_forced_switch(void **state)
     ASSERT_NO_CHECK_FAILURES();
     assert_int_equal(gil_tstate_delete(ts), 0);
     assert_int_equal(gil_destroy(f.gil), 0);
-    hang_guard(NULL, 0);
 }
 
 /* ---- teardown races (found by review) ----------------------------------- */
@@ -201,7 +184,6 @@ static int states_created(void *arg) { return atomic_load(&((reclaim_t *)arg)->c
 static void test_shutdown_destroy_waits_for_reclaiming_deleter(void **state)
 {
     (void)state;
-    hang_guard(__func__, 60);
     for (int round = 0; round < 5; round++) {
         reclaim_t r = {.gil = make_gil(5000), .other = make_gil(5000)};
         gil_tstate_t *visible;
@@ -220,7 +202,6 @@ static void test_shutdown_destroy_waits_for_reclaiming_deleter(void **state)
         assert_int_equal(gil_destroy(r.other), 0);
     }
     ASSERT_NO_CHECK_FAILURES();
-    hang_guard(NULL, 0);
 }
 
 /* A thread inside a slow path of libgil may not have its state deleted by
@@ -256,7 +237,6 @@ static void *make_waiter_state(void *arg)
 static void test_shutdown_delete_of_busy_state_is_ebusy(void **state)
 {
     (void)state;
-    hang_guard(__func__, 60);
     gap_t g;
     memset(&g, 0, sizeof g);
     g.gil = make_gil(5000000); /* long interval: nobody asks within the test */
@@ -279,16 +259,15 @@ static void test_shutdown_delete_of_busy_state_is_ebusy(void **state)
     assert_int_equal(gil_hook_remove(g.gil, h), 0);
     assert_int_equal(gil_destroy(g.gil), 0);
     ASSERT_NO_CHECK_FAILURES();
-    hang_guard(NULL, 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_shutdown_wakes_every_waiter),
-        cmocka_unit_test(test_shutdown_during_forced_switch),
-        cmocka_unit_test(test_shutdown_destroy_waits_for_reclaiming_deleter),
-        cmocka_unit_test(test_shutdown_delete_of_busy_state_is_ebusy),
+        GUARDED_TEST(test_shutdown_wakes_every_waiter, 60),
+        GUARDED_TEST(test_shutdown_during_forced_switch, 60),
+        GUARDED_TEST(test_shutdown_destroy_waits_for_reclaiming_deleter, 60),
+        GUARDED_TEST(test_shutdown_delete_of_busy_state_is_ebusy, 60),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -98,13 +98,6 @@ static void test_stats_hist_bucket_bounds(void **state)
     free(h);
 }
 
-static gil_stats_t stats_of(gil_t *gil)
-{
-    gil_stats_t st;
-    assert_int_equal(gil_stats_get(gil, &st), 0);
-    return st;
-}
-
 /* Default timing: an uncontended acquire/release takes no clock read, so no
  * hold is timed; GIL_TIMING_ALWAYS times every hold. */
 static void test_stats_timing_modes(void **state)
@@ -112,11 +105,9 @@ static void test_stats_timing_modes(void **state)
     (void)state;
     for (int mode = 0; mode < 2; mode++) {
         gil_config_t cfg;
-        gil_config_init(&cfg);
-        cfg.policy = test_policy();
+        test_config_init(&cfg, 5000);
         cfg.timing = mode ? GIL_TIMING_ALWAYS : GIL_TIMING_CONTENDED;
-        gil_t *gil;
-        assert_int_equal(gil_create(&gil, &cfg), 0);
+        gil_t *gil = make_gil_cfg(&cfg);
         gil_tstate_t *ts;
         assert_int_equal(gil_tstate_new(gil, "main", &ts), 0);
         for (int i = 0; i < 100; i++) {
@@ -146,7 +137,6 @@ static void test_stats_timing_modes(void **state)
 static void test_stats_contended_counters(void **state)
 {
     (void)state;
-    hang_guard(__func__, 60);
     hog_t h;
     hog_start(&h, make_gil(200), "hog");
     gil_tstate_t *ts;
@@ -187,18 +177,17 @@ static void test_stats_contended_counters(void **state)
     assert_int_equal(mine.wait.count, 0);
     assert_int_equal(gil_tstate_delete(ts), 0);
     assert_int_equal(gil_destroy(h.gil), 0);
-    hang_guard(NULL, 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stats_hist_exact_small_values),
-        cmocka_unit_test(test_stats_hist_percentiles_uniform),
-        cmocka_unit_test(test_stats_hist_bimodal_and_huge),
-        cmocka_unit_test(test_stats_hist_bucket_bounds),
-        cmocka_unit_test(test_stats_timing_modes),
-        cmocka_unit_test(test_stats_contended_counters),
+        GUARDED_TEST(test_stats_hist_exact_small_values, 30),
+        GUARDED_TEST(test_stats_hist_percentiles_uniform, 30),
+        GUARDED_TEST(test_stats_hist_bimodal_and_huge, 30),
+        GUARDED_TEST(test_stats_hist_bucket_bounds, 30),
+        GUARDED_TEST(test_stats_timing_modes, 30),
+        GUARDED_TEST(test_stats_contended_counters, 60),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

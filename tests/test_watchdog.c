@@ -17,45 +17,30 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct reports {
-    pthread_mutex_t mu;
-    int n;
-    gil_watchdog_report_t r[8];
-} reports_t;
-
-static void collect(const gil_watchdog_report_t *r, void *arg)
+/* Watched GILs have the suite's policy, CPython's under LEGACY (no drop
+ * requests there to ignore). */
+static void watched_config(gil_config_t *cfg, unsigned long interval_us)
 {
-    reports_t *rs = arg;
-    CHECK(!gil_held(r->gil)); /* runs in the waiter's thread */
-    pthread_mutex_lock(&rs->mu);
-    if (rs->n < 8)
-        rs->r[rs->n] = *r;
-    rs->n++;
-    pthread_mutex_unlock(&rs->mu);
-}
-
-static int reports_n(reports_t *rs)
-{
-    pthread_mutex_lock(&rs->mu);
-    int n = rs->n;
-    pthread_mutex_unlock(&rs->mu);
-    return n;
+    test_config_init(cfg, interval_us);
+    if (!POLICY_HAS_DROP_REQUESTS())
+        cfg->policy = GIL_POLICY_CPYTHON;
 }
 
 static gil_t *watched_gil(unsigned long interval_us, unsigned factor, gil_watchdog_fn fn, void *arg)
 {
     gil_config_t cfg;
-    gil_config_init(&cfg);
+    watched_config(&cfg, interval_us);
     assert_int_equal(cfg.watchdog_factor, 0); /* off by default */
     assert_null(cfg.watchdog_fn);
-    cfg.policy = POLICY_HAS_DROP_REQUESTS() ? test_policy() : GIL_POLICY_CPYTHON;
-    cfg.switch_interval_us = interval_us;
     cfg.watchdog_factor = factor;
     cfg.watchdog_fn = fn;
     cfg.watchdog_arg = arg;
-    gil_t *gil;
-    assert_int_equal(gil_create(&gil, &cfg), 0);
-    return gil;
+    return make_gil_cfg(&cfg);
+}
+
+static int reports_n(collector_t *rs)
+{
+    return collector_total(rs);
 }
 
 static uint64_t polls(gil_t *gil)
@@ -65,9 +50,7 @@ static uint64_t polls(gil_t *gil)
 
 static uint64_t drop_requests(gil_t *gil)
 {
-    gil_stats_t st;
-    gil_stats_get(gil, &st);
-    return st.drop_requests;
+    return stats_of(gil).drop_requests;
 }
 
 /* ---- a waiter that comes for the GIL `rounds` times --------------------- */
@@ -107,10 +90,11 @@ static void spin_until(gil_t *gil, int (*pred)(gil_t *, void *), void *arg)
 }
 
 typedef struct spin_arg {
-    reports_t *rs;
+    collector_t *rs;
     int want;
     uint64_t polls;
     uint64_t requests;
+    uint64_t reports;
 } spin_arg_t;
 
 static int got_reports(gil_t *gil, void *arg)
@@ -142,11 +126,10 @@ static int count_mark(const gil_trace_mark_t *m, void *arg)
 static void test_watchdog_fires_once_per_episode(void **state)
 {
     (void)state;
-    hang_guard(__func__, 120);
-    reports_t rs = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    collector_t *rs = collector_new(8);
     const unsigned long interval = 500;
     const unsigned factor = 4;
-    gil_t *gil = watched_gil(interval, factor, collect, &rs);
+    gil_t *gil = watched_gil(interval, factor, collector_watchdog, rs);
     waiter_t w = {.gil = gil, .rounds = 2};
     gil_tstate_t *h;
     assert_int_equal(gil_tstate_new(gil, "H", &h), 0);
@@ -157,13 +140,13 @@ static void test_watchdog_fires_once_per_episode(void **state)
     for (int episode = 1; episode <= 2; episode++) {
         atomic_store(&w.go, episode);
         /* W asks us to drop; we ignore it until the watchdog reports. */
-        spin_arg_t a = {.rs = &rs, .want = episode, .requests = (uint64_t)episode};
+        spin_arg_t a = {.rs = rs, .want = episode, .requests = (uint64_t)episode};
         spin_until(gil, requested, &a);
         spin_until(gil, got_reports, &a);
         /* Keep ignoring it while W wakes up ten more times: no new report. */
         a.polls = polls(gil) + 10;
         spin_until(gil, polled_more, &a);
-        assert_int_equal(reports_n(&rs), episode);
+        assert_int_equal(reports_n(rs), episode);
         /* The episode ends with the release the check point makes. */
         assert_int_equal(gil_check(h), 0);
         while (atomic_load(&w.done) < episode)
@@ -171,9 +154,11 @@ static void test_watchdog_fires_once_per_episode(void **state)
     }
     join(t);
     ASSERT_NO_CHECK_FAILURES();
-    assert_int_equal(reports_n(&rs), 2);
+    assert_int_equal(reports_n(rs), 2);
     for (int i = 0; i < 2; i++) {
-        gil_watchdog_report_t *r = &rs.r[i];
+        ev_rec_t rec = collector_get(rs, i);
+        assert_false(rec.caller_held); /* runs in the waiter's thread */
+        gil_watchdog_report_t *r = &rec.report;
         assert_ptr_equal(r->gil, gil);
         assert_string_equal(r->holder, "H");
         assert_string_equal(r->waiter, "W");
@@ -194,9 +179,9 @@ static void test_watchdog_fires_once_per_episode(void **state)
     assert_int_equal(gil_trace_visit(gil, &v, marks), 0);
     assert_int_equal(marks[GIL_TRACE_MARK_WATCHDOG], 2);
     assert_true(marks[GIL_TRACE_MARK_DROP_REQUEST] >= 2);
+    collector_free(rs);
     assert_int_equal(gil_tstate_delete(h), 0);
     assert_int_equal(gil_destroy(gil), 0);
-    hang_guard(NULL, 0);
 }
 
 /* ---- frequent check points: never a report ------------------------------ */
@@ -204,11 +189,11 @@ static void test_watchdog_fires_once_per_episode(void **state)
 static void test_watchdog_silent_with_frequent_checks(void **state)
 {
     (void)state;
-    hang_guard(__func__, 120);
-    reports_t rs = {.mu = PTHREAD_MUTEX_INITIALIZER};
-    /* Limit 200 ms: a holder checking every few nanoseconds is far below
-     * it, even on a loaded machine. */
-    gil_t *gil = watched_gil(1000, 200, collect, &rs);
+    collector_t *rs = collector_new(8);
+    /* Limit 2 s: a holder checking every few nanoseconds honours each
+     * request at once, so only a holder kept off the CPU that long (a
+     * deadline of the hang-guard kind, not a stopwatch) could be reported. */
+    gil_t *gil = watched_gil(1000, 2000, collector_watchdog, rs);
     hog_t t[2];
     hog_start(&t[0], gil, "checker");
     hog_start(&t[1], gil, "checker");
@@ -221,22 +206,35 @@ static void test_watchdog_silent_with_frequent_checks(void **state)
     hog_stop(&t[1]);
     ASSERT_NO_CHECK_FAILURES();
     assert_true(polls(gil) >= (uint64_t)scaled(100)); /* the waiters did look */
-    assert_int_equal(reports_n(&rs), 0);
+    assert_int_equal(reports_n(rs), 0);
     assert_int_equal(gil_stats_get(gil, &st), 0);
     assert_int_equal(st.watchdog_reports, 0);
+    collector_free(rs);
     assert_int_equal(gil_destroy(gil), 0);
-    hang_guard(NULL, 0);
 }
 
 /* ---- the default report and the default setting ------------------------- */
 
-/* One ignored episode with the given GIL; returns once W got the GIL. */
-static void ignore_once(gil_t *gil, gil_tstate_t *h, uint64_t extra_polls)
+static uint64_t reports_made(gil_t *gil)
+{
+    return stats_of(gil).watchdog_reports;
+}
+
+static int reported(gil_t *gil, void *arg)
+{
+    return reports_made(gil) >= ((spin_arg_t *)arg)->reports;
+}
+
+/* One ignored episode with the given GIL: hold without a check point until
+ * W has asked, the watchdog has made `reports` reports and W has woken up
+ * extra_polls more times; returns once W got the GIL. */
+static void ignore_once(gil_t *gil, gil_tstate_t *h, uint64_t reports, uint64_t extra_polls)
 {
     waiter_t w = {.gil = gil, .rounds = 1, .go = 1};
     pthread_t t = spawn(waiter_main, &w);
-    spin_arg_t a = {.requests = 1};
+    spin_arg_t a = {.requests = 1, .reports = reports};
     spin_until(gil, requested, &a);
+    spin_until(gil, reported, &a);
     a.polls = polls(gil) + extra_polls;
     spin_until(gil, polled_more, &a);
     while (atomic_load(&w.done) < 1)
@@ -248,7 +246,6 @@ static void ignore_once(gil_t *gil, gil_tstate_t *h, uint64_t extra_polls)
 static void test_watchdog_default_prints_one_line(void **state)
 {
     (void)state;
-    hang_guard(__func__, 60);
     gil_t *gil = watched_gil(500, 2, NULL, NULL);
     gil_tstate_t *h;
     assert_int_equal(gil_tstate_new(gil, "H", &h), 0);
@@ -261,9 +258,9 @@ static void test_watchdog_default_prints_one_line(void **state)
     assert_true(fd >= 0);
     int saved = dup(2);
     assert_true(dup2(fd, 2) == 2);
-    /* 2 x 500 us after the request, a wake-up reports; 10 more wake-ups
-     * (5 ms) leave room for exactly one. */
-    ignore_once(gil, h, 12);
+    /* Until the report, and 10 more wake-ups in the same episode (which
+     * must not make another). */
+    ignore_once(gil, h, 1, 10);
     fflush(stderr);
     dup2(saved, 2);
     close(saved);
@@ -287,35 +284,33 @@ static void test_watchdog_default_prints_one_line(void **state)
     assert_int_equal(gil_release(h), 0);
     assert_int_equal(gil_tstate_delete(h), 0);
     assert_int_equal(gil_destroy(gil), 0);
-    hang_guard(NULL, 0);
 }
 
 static void test_watchdog_off_by_default(void **state)
 {
     (void)state;
-    hang_guard(__func__, 60);
-    gil_t *gil = make_gil(500); /* gil_config_init: factor 0 */
+    gil_config_t cfg;
+    watched_config(&cfg, 500); /* gil_config_init: factor 0 */
+    gil_t *gil = make_gil_cfg(&cfg);
     gil_tstate_t *h;
     assert_int_equal(gil_tstate_new(gil, "H", &h), 0);
     assert_int_equal(gil_acquire(h), 0);
-    if (POLICY_HAS_DROP_REQUESTS())
-        ignore_once(gil, h, 20); /* ~10 ms ignored: far beyond any limit */
+    ignore_once(gil, h, 0, 20); /* 20 wake-ups with the request ignored: past any limit */
     gil_stats_t st;
     assert_int_equal(gil_stats_get(gil, &st), 0);
     assert_int_equal(st.watchdog_reports, 0);
     assert_int_equal(gil_release(h), 0);
     assert_int_equal(gil_tstate_delete(h), 0);
     assert_int_equal(gil_destroy(gil), 0);
-    hang_guard(NULL, 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_watchdog_fires_once_per_episode),
-        cmocka_unit_test(test_watchdog_silent_with_frequent_checks),
-        cmocka_unit_test(test_watchdog_default_prints_one_line),
-        cmocka_unit_test(test_watchdog_off_by_default),
+        GUARDED_TEST(test_watchdog_fires_once_per_episode, 120),
+        GUARDED_TEST(test_watchdog_silent_with_frequent_checks, 120),
+        GUARDED_TEST(test_watchdog_default_prints_one_line, 60),
+        GUARDED_TEST(test_watchdog_off_by_default, 60),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
