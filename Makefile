@@ -46,7 +46,6 @@ VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
 DEPS_LIB   := liburcu-dev pkg-config
 DEPS_TEST  := libcmocka-dev python3-prometheus-client libbenchmark-tools python3-scipy gnuplot-nox librsvg2-bin
 DEPS_BENCH := libbenchmark-dev gnuplot-nox libbenchmark-tools python3-scipy valgrind
-DEPS_INSTALL := help2man
 DEPS := scripts/deps.sh
 
 WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
@@ -79,7 +78,7 @@ TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 TEST_HELPERS := $(wildcard tests/helpers.c)
 
-.PHONY: all lib test check unit tsan asan debug install uninstall clean deps-lib deps-test deps-bench deps-install
+.PHONY: all lib test check unit tsan asan debug install uninstall clean deps-lib deps-test deps-bench
 all: lib
 lib: $(BUILD)/libgil.a $(BUILD)/libgil.so
 
@@ -89,8 +88,6 @@ deps-test: deps-lib
 	@$(DEPS) $(DEPS_TEST)
 deps-bench: deps-lib
 	@$(DEPS) $(DEPS_BENCH)
-deps-install: deps-lib
-	@$(DEPS) $(DEPS_INSTALL)
 
 # V=1 shows the full commands.
 Q := $(if $(V),,@)
@@ -201,7 +198,7 @@ bench-smoke::
 #   $(INCDIR)         gil.h
 #   $(BINDIR)         gilbench
 #   $(DATADIR)/libgil the CPython and Ruby halves of gilbench's cpython scenario
-#   $(MANDIR)/man1    gilbench.1, made from `gilbench --help` by help2man
+#   $(MANDIR)/man1    gilbench.1, made from `gilbench --help` (scripts/help-to-man.sh)
 #
 # Everything below that names a directory depends on $(INSTALL_BUILD)/dirs,
 # a file holding the directories and version, rewritten only when one of them
@@ -254,15 +251,11 @@ $(INSTALL_BUILD)/gilbench: $(GILBENCH) $(INSTALL_BUILD)/dirs
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS_APP) -DGILBENCH_SCRIPT_DIR='"$(GILBENCH_DATADIR)"' -o $@ $(GILBENCH_SRCS) bench/timeline.c $(LDLIBS_APP)
 
-# The man page is gilbench --help, laid out by help2man, plus where the
-# scripts are.
-$(INSTALL_BUILD)/gilbench.1: $(INSTALL_BUILD)/gilbench | deps-install
+# The man page is gilbench --help (already laid out as a manual: NAME,
+# SYNOPSIS, OPTIONS, ...) in man(7) form, plus where the scripts are.
+$(INSTALL_BUILD)/gilbench.1: $(INSTALL_BUILD)/gilbench scripts/help-to-man.sh
 	@$(if $(Q),echo "  MAN     $@")
-	@printf '%s\n' '[FILES]' $(foreach f,$(GILBENCH_SCRIPTS),'.TP' '$(GILBENCH_DATADIR)/$(f)') \
-	    'the interpreter side of the cpython scenario; each runs standalone too.' \
-	    '[SEE ALSO]' 'docs/benchmarks.md in libgil'"'"'s sources.' > $(INSTALL_BUILD)/gilbench.h2m
-	$(Q)help2man --no-info --version-string='$(VERSION)' --include=$(INSTALL_BUILD)/gilbench.h2m \
-	    --name='what a global interpreter lock does to threads' --output=$@ $<
+	$(Q)scripts/help-to-man.sh $< '$(VERSION)' '$(GILBENCH_DATADIR)' $(GILBENCH_SCRIPTS) > $@
 
 INSTALLED_FILES = $(INCDIR)/gil.h $(LIBDIR)/libgil.a $(LIBDIR)/libgil.so.$(VERSION) \
                   $(LIBDIR)/libgil.so.$(VERSION_MAJOR) $(LIBDIR)/libgil.so \

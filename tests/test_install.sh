@@ -138,7 +138,7 @@ ok
 # ---- 4. a real install: gilbench and its scripts --------------------------------
 real=$tmp/real
 run_make install PREFIX="$real"
-"$real/bin/gilbench" --help | grep -q '^  convoy ' || fail "installed gilbench --help"
+"$real/bin/gilbench" --help | grep -q '^ *convoy  *an I/O thread' || fail "installed gilbench --help"
 grep -q "$real/share/libgil/cpython/convoy.py" "$real/share/man/man1/gilbench.1" ||
     fail "the man page does not say where the scripts are"
 grep -q '^\.SH OPTIONS' "$real/share/man/man1/gilbench.1" || fail "the man page has no OPTIONS"
