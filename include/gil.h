@@ -569,7 +569,9 @@ typedef uint64_t gil_hook_handle_t;
 /* Call fn(ev, arg) for every event whose type is in mask, in the thread the
  * event happens in.  Hooks run with no internal mutex held, possibly
  * concurrently from several threads; ACQUIRED and RELEASED run while that
- * thread holds the GIL.  A hook must be quick and must not call libgil
+ * thread holds the GIL.  WAIT and DROP_REQUEST run in the waiting thread,
+ * which may be handed the GIL while its hook runs (FIFO and PRIORITY hand
+ * over directly): gil_held() inside such a hook may read either.  A hook must be quick and must not call libgil
  * functions that take or release this GIL, add or remove hooks, or block;
  * reading statistics and names is fine.  `other` may be a state that is
  * being deleted: use it only for its name and only inside the hook.

@@ -221,6 +221,8 @@ static void *hog_main(void *arg)
     CHECK_EQ(gil_acquire(ts), 0);
     atomic_store(&h->holding, 1);
     while (!atomic_load(&h->stop)) {
+        for (volatile unsigned i = 0; i < h->work; i++)
+            ;
         CHECK_EQ(gil_check(ts), 0);
         atomic_fetch_add_explicit(&h->checks, 1, memory_order_relaxed);
     }
@@ -231,6 +233,12 @@ static void *hog_main(void *arg)
 
 void hog_start(hog_t *h, gil_t *gil, const char *name)
 {
+    hog_start_working(h, gil, name, 0);
+}
+
+void hog_start_working(hog_t *h, gil_t *gil, const char *name, unsigned work)
+{
+    h->work = work;
     h->gil = gil;
     h->name = name;
     atomic_store(&h->holding, 0);
@@ -297,6 +305,7 @@ void collector_hook(const gil_event_t *ev, void *collector)
     r.time_ns = ev->time_ns;
     r.duration_ns = ev->duration_ns;
     r.caller_held = gil_held(ev->gil);
+    r.caller = pthread_self();
     collector_add(collector, &r);
 }
 
@@ -308,6 +317,7 @@ void collector_watchdog(const gil_watchdog_report_t *report, void *collector)
     snprintf(r.who, sizeof r.who, "%s", report->holder);
     snprintf(r.other, sizeof r.other, "%s", report->waiter);
     r.caller_held = gil_held(report->gil);
+    r.caller = pthread_self();
     r.report = *report;
     collector_add(collector, &r);
 }

@@ -117,9 +117,13 @@ typedef struct hog {
     const char *name;
     _Atomic int holding, stop;
     _Atomic long checks;
+    unsigned work;   /* empty iterations between check points */
     pthread_t thread;
 } hog_t;
 void hog_start(hog_t *h, gil_t *gil, const char *name);
+/* The same with `work` iterations of a volatile loop between check points
+ * (a CPU thread that checks less often). */
+void hog_start_working(hog_t *h, gil_t *gil, const char *name, unsigned work);
 int hog_is_holding(void *h);
 void hog_stop(hog_t *h);
 
@@ -141,6 +145,7 @@ typedef struct ev_rec {
     char text[32];            /* EV_NOTE */
     uint64_t time_ns, duration_ns;
     int caller_held;          /* the delivering thread held the event's GIL */
+    pthread_t caller;         /* the delivering thread */
     gil_watchdog_report_t report; /* EV_WATCHDOG */
 } ev_rec_t;
 

@@ -493,6 +493,89 @@ static void test_policies_io_beside_cpu_threads_progresses(void **state)
     run_liveness(GIL_POLICY_PRIORITY, 4, 100, 50);
 }
 
+/* ---- the convoy matrix's hardest cells, as progress tests --------------- */
+
+/* gilbench's convoy matrix (docs/policies.md, "The convoy matrix") found
+ * PRIORITY furthest from its goals with many CPU threads: 8 of them,
+ * checking every few ns or every few us, beside an I/O thread that releases
+ * around its request and its answer separately and runs check points
+ * between round trips.  Here those cells are progress tests, by counters:
+ * while the I/O thread keeps making round trips, every CPU thread holds the
+ * GIL again, and the I/O thread gets through its window.  A policy that
+ * starves either side hangs, and the hang guard reports it; the shares
+ * themselves are the benchmark's business. */
+#define MATRIX_HOGS 8
+
+static int all_moved_since(hog_t *hog, const long *since)
+{
+    for (int i = 0; i < MATRIX_HOGS; i++)
+        if (atomic_load(&hog[i].checks) <= since[i])
+            return 0;
+    return 1;
+}
+
+static void run_matrix_cell(gil_policy_t policy, unsigned hog_work, int io_checks)
+{
+    live_t l;
+    memset(&l, 0, sizeof l);
+    gil_config_t cfg;
+    /* A short interval: FIFO queues each return behind all 8 CPU threads'
+     * turns.  PRIORITY keeps its default, measured spins. */
+    test_config_init(&cfg, 250);
+    cfg.policy = policy;
+    l.gil = make_gil_cfg(&cfg);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, l.sv), 0);
+    pthread_t echo = spawn(echo_thread, &l);
+    hog_t hog[MATRIX_HOGS];
+    for (int i = 0; i < MATRIX_HOGS; i++)
+        hog_start_working(&hog[i], l.gil, "hog", hog_work);
+    gil_tstate_t *ts;
+    assert_int_equal(gil_tstate_new(l.gil, "io", &ts), 0);
+    assert_int_equal(gil_acquire(ts), 0);
+    long trips = 0;
+    for (; !all_held(hog, MATRIX_HOGS); trips++)
+        round_trip(&l, 0);
+    /* The window: at least `window` trips, and on until every CPU thread
+     * has run check points again since it began. */
+    long since[MATRIX_HOGS];
+    for (int i = 0; i < MATRIX_HOGS; i++)
+        since[i] = atomic_load(&hog[i].checks);
+    const long window = scaled(100);
+    long in_window = 0;
+    gil_tstate_stats_t before = tstate_stats_of(ts);
+    for (; in_window < window || !all_moved_since(hog, since); in_window++, trips++) {
+        round_trip(&l, 0);
+        for (int k = 0; k < io_checks; k++)
+            assert_int_equal(gil_check(ts), 0);
+    }
+    gil_tstate_stats_t after = tstate_stats_of(ts);
+    assert_int_equal(gil_release(ts), 0);
+    for (int i = 0; i < MATRIX_HOGS; i++)
+        hog_stop(&hog[i]);
+    shutdown(l.sv[0], SHUT_RDWR);
+    join(echo);
+    close(l.sv[0]);
+    close(l.sv[1]);
+    ASSERT_NO_CHECK_FAILURES();
+    assert_int_equal(atomic_load(&l.echoed), trips);
+    /* Every section of the window gave the GIL back to the I/O thread (the
+     * loop's end is the other assertion: every CPU thread moved). */
+    assert_true(after.acquisitions - before.acquisitions >= 2 * (uint64_t)in_window);
+    assert_int_equal(gil_tstate_delete(ts), 0);
+    assert_int_equal(gil_destroy(l.gil), 0);
+}
+
+static void test_policies_matrix_hardest_cells_progress(void **state)
+{
+    (void)state;
+    RUN_ONCE();
+    for (int p = 0; gil_policy_name((gil_policy_t)p) != NULL; p++) {
+        run_matrix_cell((gil_policy_t)p, 0, 20);    /* checks every few ns, ~1 us of I/O work */
+        run_matrix_cell((gil_policy_t)p, 2000, 20); /* checks every few us */
+        run_matrix_cell((gil_policy_t)p, 0, 400);   /* ~10 us of check-pointed I/O work */
+    }
+}
+
 static void test_policies_names(void **state)
 {
     (void)state;
@@ -525,6 +608,7 @@ int main(void)
         GUARDED_TEST(test_policies_priority_demotes_abuser, 120),
         GUARDED_TEST(test_policies_priority_keeps_real_blocker, 120),
         GUARDED_TEST(test_policies_io_beside_cpu_threads_progresses, 300),
+        GUARDED_TEST(test_policies_matrix_hardest_cells_progress, 300),
         GUARDED_TEST(test_policies_names, 30),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

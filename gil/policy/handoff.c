@@ -12,13 +12,16 @@
  * word is never 0 while waiters are queued, which keeps the fast CAS of an
  * arriving thread from overtaking the queue.
  *
- * Turns.  Class-1 threads share the GIL in turns of one switch interval,
- * measured on the wall clock from the grant that began the turn (turn_t0).
- * The head of class 1 sleeps until the turn is over, then ends it: it asks
- * the turn's owner to drop.  A turn interrupted by an I/O thread is resumed,
- * not restarted: the owner waits at the front of class 1 and gets the GIL
- * back when the I/O thread lets go, and the I/O thread's slice counts
- * against the turn.  An I/O thread that holds the GIL is never asked to
+ * Turns.  Class-1 threads share the GIL in turns of one switch interval of
+ * the owner's own hold time, counted from the grant that began the turn
+ * (turn_used_ns, plus the hold in progress).  The head of class 1 sleeps
+ * until the turn is used up, then ends it: it asks the turn's owner to
+ * drop.  A turn interrupted by an I/O thread is resumed, not restarted: the
+ * owner waits at the front of class 1 and gets the GIL back when the I/O
+ * thread lets go, and the I/O thread's slice does not count against the
+ * turn, so every CPU thread gets the same GIL time per turn however often
+ * I/O interrupts it (on the wall clock, a CPU thread interrupted by a busy
+ * I/O thread got a fraction of the others' share).  An I/O thread that holds the GIL is never asked to
  * drop for fairness unless it has held it for a whole interval (then it is
  * not an I/O thread), so a fairness request cannot turn it into a CPU-bound
  * waiter; if the turn ends while an I/O thread holds the GIL, the request
@@ -73,7 +76,9 @@
 typedef struct handoff {
     gil_tstate_t *head[2], *tail[2]; /* [mu] */
     uint64_t turn;                   /* fresh class-1 turns granted [mu] */
-    uint64_t turn_t0;                /* ns when the current turn began [mu] */
+    uint64_t turn_used_ns;           /* the owner's hold time in its turn so
+                                        far, not counting the hold in
+                                        progress [mu] */
     gil_tstate_t *turn_owner;        /* the class-1 thread whose turn it is [mu] */
     uint64_t ema_grant_ns;           /* ask -> grant [mu] */
     uint64_t ema_boost_hold_ns;      /* how long class-0 holders hold [mu] */
@@ -221,11 +226,17 @@ static bool grant_next(gil_t *gil, uintptr_t expect)
         return true;
     gil__handoff_waiter_t *nw = W(next);
     unqueue(h, next);
+    /* The grantee is unregistered here, so that it need not take mu again
+     * to return (a spinner returns without it). */
+    gil__waiter_leave(gil);
     uint64_t now = gil__now_ns();
+    if (nw->asked_ns != 0 && now > nw->asked_ns)
+        ema(&h->ema_grant_ns, now - nw->asked_ns);
+    nw->asked_ns = 0;
     bool fresh_turn = nw->klass == 1 && !nw->resuming;
     if (fresh_turn) {
         h->turn++; /* not the resumption of an interrupted turn */
-        h->turn_t0 = now;
+        h->turn_used_ns = 0;
         h->turn_owner = next;
     }
     nw->resuming = 0;
@@ -256,7 +267,7 @@ static void took_free(handoff_t *h, gil_tstate_t *ts)
     hw->resuming = 0;
     if (hw->klass == 1) {
         h->turn++;
-        h->turn_t0 = now;
+        h->turn_used_ns = 0;
         h->turn_owner = ts;
     }
 }
@@ -359,6 +370,18 @@ static bool ask(gil_t *gil, gil_tstate_t *ts, uintptr_t w)
     return true;
 }
 
+/* How much of the current turn its owner has used (ns): its holds since the
+ * turn began, the one in progress included.  Time an I/O thread holds the
+ * GIL in the middle of a turn does not count: every CPU thread gets the
+ * same GIL time per turn however often I/O interrupts it. */
+static uint64_t turn_used(const handoff_t *h, const gil_tstate_t *holder, uint64_t now)
+{
+    uint64_t used = h->turn_used_ns;
+    if (holder != NULL && holder == h->turn_owner && now > W(holder)->granted_ns)
+        used += now - W(holder)->granted_ns;
+    return used;
+}
+
 /* Is the recorded turn the one going on?  Its owner holds the GIL, or waits
  * at the front to resume it.  (Otherwise the record is stale: the GIL
  * changed hands without a grant, through the fast path.) */
@@ -382,8 +405,8 @@ static void sleep_once(gil_t *gil, gil_tstate_t *ts)
     uint64_t turn = h->turn, timeout;
     gil_tstate_t *holder = gil__word_holder(atomic_load_explicit(&gil->word, memory_order_relaxed));
     if (head && hw->klass == 1 && turn_live(h, holder) && h->turn_owner != ts) {
-        uint64_t end = h->turn_t0 + iv;
-        timeout = end > now ? end - now : iv; /* over already: a request is out */
+        uint64_t used = turn_used(h, holder, now);
+        timeout = used < iv ? iv - used : iv; /* over already: a request is out */
         hw->timing = 1;
     } else {
         timeout = head ? iv : SAFETY_INTERVALS * iv;
@@ -408,7 +431,7 @@ static void sleep_once(gil_t *gil, gil_tstate_t *ts)
      * live turn, an interval of our own waiting is the turn. */
     holder = gil__word_holder(w);
     bool live = turn_live(h, holder) && h->turn_owner != ts;
-    bool over = live ? now - h->turn_t0 >= iv : timed_out;
+    bool over = live ? turn_used(h, holder, now) >= iv : timed_out;
     /* Asking again is harmless: a holder already asked is not asked twice
      * (gil__request_drop), and a request may have been used up by a
      * handover that did not start a turn (a resumption), so it must be
@@ -420,17 +443,15 @@ static void sleep_once(gil_t *gil, gil_tstate_t *ts)
     }
 }
 
-/* A grant arrived (mu held): learn from it. */
-static void granted(handoff_t *h, gil_tstate_t *ts)
+/* A grant arrived and we hold mu: learn how long a sleeper takes to run. */
+static int granted_locked(handoff_t *h, gil_tstate_t *ts)
 {
     gil__handoff_waiter_t *hw = W(ts);
     uint64_t now = gil__now_ns();
     atomic_store_explicit(&hw->granted, 0, memory_order_relaxed);
     if (hw->slept && now > hw->granted_ns)
         ema(&h->ema_wake_ns, now - hw->granted_ns);
-    if (hw->asked_ns != 0 && hw->granted_ns > hw->asked_ns)
-        ema(&h->ema_grant_ns, hw->granted_ns - hw->asked_ns);
-    hw->asked_ns = 0;
+    return GIL__WAIT_GRANTED_LOCKED;
 }
 
 /* The wait loop.  Called with mu held and the caller registered as a
@@ -441,10 +462,8 @@ static int wait_for_grant(gil_t *gil, gil_tstate_t *ts, const gil__wait_req_t *r
     handoff_t *h = queues(gil);
     bool asked = !p->ask_at_once, spun = p->spin == GIL__SPIN_NONE;
     for (;;) {
-        if (atomic_load_explicit(&W(ts)->granted, memory_order_acquire)) {
-            granted(h, ts);
-            return 0;
-        }
+        if (atomic_load_explicit(&W(ts)->granted, memory_order_acquire))
+            return granted_locked(h, ts);
         if (atomic_load_explicit(&gil->shutdown, memory_order_acquire)) {
             if (W(ts)->queued)
                 unqueue(h, ts);
@@ -475,6 +494,13 @@ static int wait_for_grant(gil_t *gil, gil_tstate_t *ts, const gil__wait_req_t *r
             if (budget != 0) {
                 gil__mutex_unlock(&gil->mu);
                 spin_for_grant(gil, ts, budget);
+                /* Granted while spinning: the granter did our bookkeeping
+                 * (under mu, published by the grant), so return without
+                 * taking mu again: one lock round trip less per handoff. */
+                if (atomic_load_explicit(&W(ts)->granted, memory_order_acquire)) {
+                    atomic_store_explicit(&W(ts)->granted, 0, memory_order_relaxed);
+                    return GIL__WAIT_GRANTED_UNLOCKED;
+                }
                 gil__mutex_lock(&gil->mu);
             }
             continue;
@@ -485,7 +511,7 @@ static int wait_for_grant(gil_t *gil, gil_tstate_t *ts, const gil__wait_req_t *r
 
 /* A waiter cancelled in its sleep (gil->mu held again): leave the queue;
  * if the GIL was handed to us meanwhile, hand it on as a release would. */
-static void wait_cancelled(gil_t *gil, gil_tstate_t *ts)
+static bool wait_cancelled(gil_t *gil, gil_tstate_t *ts)
 {
     handoff_t *h = queues(gil);
     gil__handoff_waiter_t *hw = W(ts);
@@ -500,7 +526,9 @@ static void wait_cancelled(gil_t *gil, gil_tstate_t *ts)
         hw->boosted = 0;
         if (gil__word_holder(w) == ts && !grant_next(gil, w))
             gil__fatal("handoff: the lock word changed under gil->mu while a cancelled waiter held it");
+        return false; /* the grant unregistered us */
     }
+    return true;
 }
 
 int gil__handoff_take(gil_t *gil, gil_tstate_t *ts, const gil__wait_params_t *p)
@@ -515,12 +543,14 @@ static void holder_grant_next(gil_t *gil, gil_tstate_t *ts)
 {
     handoff_t *h = queues(gil);
     gil__handoff_waiter_t *hw = W(ts);
+    uint64_t now = gil__now_ns();
     if (hw->boosted) { /* an I/O thread's hold ends: learn its length */
-        uint64_t now = gil__now_ns();
         if (now > hw->granted_ns)
             ema(&h->ema_boost_hold_ns, now - hw->granted_ns);
         hw->boosted = 0;
     }
+    if (ts == h->turn_owner && now > hw->granted_ns)
+        h->turn_used_ns += now - hw->granted_ns; /* its turn pauses */
     if (!grant_next(gil, atomic_load_explicit(&gil->word, memory_order_relaxed)))
         gil__fatal("handoff: the lock word changed under gil->mu while a thread held it");
 }

@@ -32,14 +32,19 @@ typedef struct gil__wait_req {
 } gil__wait_req_t;
 
 /* A policy's wait loop: called with gil->mu held and the caller registered
- * as a waiter; returns 0 holding the GIL, or GIL_ESHUTDOWN.  It may drop
- * and retake mu (hooks, the watchdog, spinning), but every cancellation
- * point inside it is a condvar wait on gil->mu (see gil__waiter_run). */
+ * as a waiter; returns 0 holding the GIL, GIL_ESHUTDOWN, or one of the
+ * GIL__WAIT_* codes below (holding the GIL, already unregistered by the
+ * thread that handed it over).  It may drop and retake mu (hooks, the
+ * watchdog, spinning), but every cancellation point inside it is a condvar
+ * wait on gil->mu (see gil__waiter_run). */
+#define GIL__WAIT_GRANTED_LOCKED 1   /* mu held */
+#define GIL__WAIT_GRANTED_UNLOCKED 2 /* mu not held: a spinner saw its grant */
 typedef int (*gil__wait_loop_fn)(gil_t *gil, gil_tstate_t *ts, const gil__wait_req_t *req);
 /* Undo a cancelled wait loop's own bookkeeping (queues, flags), with
- * gil->mu held; if the GIL was handed to ts meanwhile, pass it on.  May be
- * NULL for a loop that keeps no state of its own. */
-typedef void (*gil__wait_cancel_fn)(gil_t *gil, gil_tstate_t *ts);
+ * gil->mu held; if the GIL was handed to ts meanwhile, pass it on.  Returns
+ * whether ts is still registered as a waiter (a handover unregisters its
+ * grantee).  May be NULL for a loop that keeps no state of its own. */
+typedef bool (*gil__wait_cancel_fn)(gil_t *gil, gil_tstate_t *ts);
 
 /* Every policy's take, and the waiting half of a yield: lock mu, register
  * as a waiter (unless `registered`: a yielder registered before it let

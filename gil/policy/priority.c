@@ -39,7 +39,7 @@
  *     v
  *   CPU wait ------> QUEUED class 1, tail --(head: sleeps [timing] until the
  *                       |                   turn is over, then asks)
- *                       v  grant = fresh turn [turn++, turn_t0, turn_owner]
+ *                       v  grant = fresh turn [turn++, turn_used_ns = 0, turn_owner]
  *                     HOLDS, turn owner --(I/O asks: drop at the next check,
  *                       ^                   preempted_by_io = 1)
  *                       |                   v

@@ -70,9 +70,8 @@ typedef struct wait_ctx {
 static void wait_cancelled(void *arg)
 {
     wait_ctx_t *c = arg;
-    if (c->cancel != NULL)
-        c->cancel(c->gil, c->ts);
-    gil__waiter_leave(c->gil);
+    if (c->cancel == NULL || c->cancel(c->gil, c->ts))
+        gil__waiter_leave(c->gil);
     gil__mutex_unlock(&c->gil->mu);
 }
 
@@ -80,16 +79,19 @@ int gil__waiter_run(gil_t *gil, gil_tstate_t *ts, gil__wait_loop_fn loop, gil__w
                     const gil__wait_req_t *req, bool registered)
 {
     wait_ctx_t ctx = {gil, ts, cancel};
-    int rc;
+    volatile int rc; /* assigned after pthread_cleanup_push's setjmp */
     gil__mutex_lock(&gil->mu);
     if (!registered)
         gil__waiter_enter(gil);
     pthread_cleanup_push(wait_cancelled, &ctx);
     rc = loop(gil, ts, req);
     pthread_cleanup_pop(0);
-    gil__waiter_leave(gil);
+    if (rc == GIL__WAIT_GRANTED_UNLOCKED)
+        return 0; /* handed over to a spinner: it never touched mu again */
+    if (rc != GIL__WAIT_GRANTED_LOCKED)
+        gil__waiter_leave(gil);
     gil__mutex_unlock(&gil->mu);
-    return rc;
+    return rc > 0 ? 0 : rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -230,11 +232,12 @@ uintptr_t gil__release_word_signal_one(gil_t *gil)
 
 /* A cancelled waiter may have been the one a release signalled: pass the
  * wake-up on, so that a free GIL does not wait for a timeout. */
-static void cond_wait_cancelled(gil_t *gil, gil_tstate_t *ts)
+static bool cond_wait_cancelled(gil_t *gil, gil_tstate_t *ts)
 {
     (void)ts;
     if (atomic_load_explicit(&gil->word, memory_order_relaxed) == 0 && gil->nwaiters > 1)
         gil__cond_signal(shared_cond(gil));
+    return true;
 }
 
 int gil__shared_cond_take(gil_t *gil, gil_tstate_t *ts, gil__wait_loop_fn loop)
