@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -156,6 +157,11 @@ void gil__write_stderr(const char *buf, size_t n)
         buf += w;
         n -= (size_t)w;
     }
+}
+
+void gil__thread_yield(void)
+{
+    (void)sched_yield(); /* cannot fail on Linux */
 }
 
 uint64_t gil__now_ns(void)

@@ -100,6 +100,11 @@ static inline void gil__cpu_relax(void)
 #endif
 }
 
+/* Give the CPU to another runnable thread of this CPU, if any (a waiter
+ * that must let time pass without sleeping, and must not keep a thread it
+ * depends on, such as the far end of its I/O, off the CPU). */
+void gil__thread_yield(void);
+
 /* ThreadSanitizer cannot see the happens-before edge that an RCU grace
  * period provides (liburcu is not instrumented).  These annotations state
  * it: readers release when they leave a read-side section, the reclaimer

@@ -44,6 +44,25 @@
  * are exponential moving averages (weight 1/8) updated under mu at every
  * grant; they start at 2 us (grant, hold) and 20 us (wake-up).
  *
+ * Protection.  Every I/O interruption costs the interrupted CPU thread more
+ * than the I/O thread's hold: the handovers in both directions (cache
+ * misses, a spinner noticing its grant) leave the GIL dead for a few us.
+ * An I/O thread that blocks only briefly (a loopback round trip of ~6 us)
+ * would otherwise preempt again at once, and at 150k round trips/s the dead
+ * time alone took 40% of the CPU thread's share (measured here).  So a
+ * resumed owner is protected: from the grant that resumes it, class-0
+ * waiters defer their request until it has held for PROTECT_FACTOR times
+ * what its interruptions cost it
+ * (ema_dead_ns: its time away, as it measured it, minus the I/O threads'
+ * own work: their holds above the shortest hold, which is the lock's
+ * cost), capped by PROTECT_CAP_NS and a quarter interval.  The CPU thread
+ * then keeps at least PROTECT_FACTOR / (PROTECT_FACTOR + 1) of what the
+ * I/O threads leave, and an I/O thread waits at most the cap (and never
+ * longer than its spin ceiling, priority_spin_io_us; 0 turns protection off
+ * with spinning), yielding the CPU meanwhile rather than spinning: on 2
+ * CPUs a spinner kept the far end of its own I/O off the CPU.  The bound adapts: where handovers are
+ * cheap the protection is short and the I/O rate barely moves.
+ *
  * Sleeping.  Before sleeping a waiter sets `sleeping` under mu; the
  * releaser, also under mu, signals the waiter's private condvar only if it
  * sleeps.  So a release wakes exactly the thread that gets the GIL and
@@ -72,6 +91,8 @@
 #define EMA_START_HOLD_NS 2000u
 #define EMA_START_WAKE_NS 20000u
 #define SPIN_FLOOR_NS 1000u
+#define PROTECT_FACTOR 3u       /* the resumed owner keeps >= 3/4 */
+#define PROTECT_CAP_NS 50000u   /* an I/O thread never defers longer */
 
 typedef struct handoff {
     gil_tstate_t *head[2], *tail[2]; /* [mu] */
@@ -83,6 +104,13 @@ typedef struct handoff {
     uint64_t ema_grant_ns;           /* ask -> grant [mu] */
     uint64_t ema_boost_hold_ns;      /* how long class-0 holders hold [mu] */
     uint64_t ema_wake_ns;            /* grant -> a sleeping grantee runs [mu] */
+    uint64_t gap_io_ns;              /* ns of class-0 threads' own work
+                                        (io_work) since the turn owner last
+                                        dropped [mu] */
+    uint64_t io_hold_floor_ns;       /* the shortest class-0 holds, slowly
+                                        rising: the lock's own cost [mu] */
+    uint64_t deferred_asks;          /* class-0 requests deferred by a
+                                        protection (a count) [mu] */
 } handoff_t;
 
 static handoff_t *queues(gil_t *gil)
@@ -137,8 +165,9 @@ void gil__handoff_tstate_after_fork_child(gil_t *gil, gil_tstate_t *ts, bool sur
     }
     gil__cond_reinit(&hw->wake);
     hw->q_next = NULL;
-    hw->queued = hw->sleeping = hw->resuming = hw->timing = 0;
+    hw->queued = hw->sleeping = hw->resuming = hw->timing = hw->resumed = 0;
     atomic_store_explicit(&hw->granted, 0, memory_order_relaxed);
+    atomic_store_explicit(&hw->protect_until_ns, 0, memory_order_relaxed);
 }
 
 void gil__handoff_estimates(const gil_t *gil, gil__handoff_estimates_t *out)
@@ -147,11 +176,33 @@ void gil__handoff_estimates(const gil_t *gil, gil__handoff_estimates_t *out)
     out->grant_ns = h->ema_grant_ns;
     out->boost_hold_ns = h->ema_boost_hold_ns;
     out->wake_ns = h->ema_wake_ns;
+    out->deferred_asks = h->deferred_asks;
 }
 
 static void ema(uint64_t *avg, uint64_t sample)
 {
     *avg = *avg - *avg / 8 + sample / 8;
+}
+
+/* The longest protection (ns): PROTECT_CAP_NS, at most a quarter interval. */
+static uint64_t protect_cap(const gil_t *gil)
+{
+    uint64_t quarter = atomic_load_explicit(&((gil_t *)gil)->interval_us, memory_order_relaxed) * 250u;
+    return quarter < PROTECT_CAP_NS ? quarter : PROTECT_CAP_NS;
+}
+
+/* An I/O thread held the GIL for `held` ns, as it saw it (mu held): how much
+ * of that was its own work?  The shortest holds are the lock's own cost (the
+ * handover's tail, the release's bookkeeping), so the part above a slowly
+ * rising running minimum is work; the rest counts as the interruption's
+ * cost to the CPU thread, like the handovers. */
+static uint64_t io_work(handoff_t *h, uint64_t held)
+{
+    if (h->io_hold_floor_ns == 0 || held < h->io_hold_floor_ns)
+        h->io_hold_floor_ns = held;
+    else
+        h->io_hold_floor_ns += (held - h->io_hold_floor_ns) / 256;
+    return held - h->io_hold_floor_ns;
 }
 
 /* ---- queues (all with gil->mu held) ------------------------------------ */
@@ -239,6 +290,17 @@ static bool grant_next(gil_t *gil, uintptr_t expect)
         h->turn_used_ns = 0;
         h->turn_owner = next;
     }
+    /* A resumption: tell the owner how long I/O threads held meanwhile, so
+     * that it can measure what the interruption cost it. */
+    nw->resumed = nw->resuming;
+    nw->gap_io_ns = nw->resuming ? h->gap_io_ns : 0;
+    if (nw->resuming) { /* protect the resumed turn from now on: the I/O
+                           thread granting it may be back before the owner runs */
+        uint64_t cap = protect_cap(gil);
+        uint64_t protect = PROTECT_FACTOR * atomic_load_explicit(&nw->ema_dead_ns, memory_order_relaxed);
+        atomic_store_explicit(&nw->protect_until_ns, now + (protect < cap ? protect : cap),
+                              memory_order_relaxed);
+    }
     nw->resuming = 0;
     nw->boosted = nw->klass == 0;
     nw->granted_ns = now;
@@ -274,10 +336,21 @@ static void took_free(handoff_t *h, gil_tstate_t *ts)
 
 /* ---- waiting ----------------------------------------------------------- */
 
-/* Spin without the mutex until granted, shutdown, or spin_ns passed. */
-static void spin_for_grant(gil_t *gil, gil_tstate_t *ts, uint64_t spin_ns)
+/* Wait without the mutex, yielding the CPU, until granted, shutdown, or
+ * the clock reads `deadline` (ns): a protection's deferral, which must not
+ * keep the far end of the I/O (another thread or process on a 2-CPU
+ * machine) from running. */
+static void yield_until(gil_t *gil, gil_tstate_t *ts, uint64_t deadline)
 {
-    uint64_t deadline = gil__now_ns() + spin_ns;
+    while (!atomic_load_explicit(&W(ts)->granted, memory_order_acquire) &&
+           !atomic_load_explicit(&gil->shutdown, memory_order_relaxed) && gil__now_ns() < deadline)
+        gil__thread_yield();
+}
+
+/* Spin without the mutex until granted, shutdown, or the clock reads
+ * `deadline` (ns). */
+static void spin_until(gil_t *gil, gil_tstate_t *ts, uint64_t deadline)
+{
     for (;;) {
         for (int i = 0; i < 64; i++) {
             if (atomic_load_explicit(&W(ts)->granted, memory_order_acquire) ||
@@ -288,6 +361,51 @@ static void spin_for_grant(gil_t *gil, gil_tstate_t *ts, uint64_t spin_ns)
         if (gil__now_ns() >= deadline)
             return;
     }
+}
+
+static void spin_for_grant(gil_t *gil, gil_tstate_t *ts, uint64_t spin_ns)
+{
+    spin_until(gil, ts, gil__now_ns() + spin_ns);
+}
+
+/* A class-0 waiter is about to ask (mu held): while the holder is a resumed
+ * turn owner inside its protection, the request waits.  Returns the end of
+ * the protection (ns), or 0 to ask now. */
+static uint64_t protected_until(gil_t *gil, gil_tstate_t *ts, uintptr_t w, uint64_t cap_ns)
+{
+    gil_tstate_t *holder = gil__word_holder(w);
+    if (W(ts)->klass != 0 || holder == NULL || W(holder)->boosted)
+        return 0;
+    uint64_t until = atomic_load_explicit(&W(holder)->protect_until_ns, memory_order_relaxed);
+    uint64_t now = gil__now_ns();
+    if (until == 0 || now >= until)
+        return 0;
+    return until - now < cap_ns ? until : now + cap_ns; /* the waiter's spin ceiling */
+}
+
+/* Our take returned holding the GIL (mu not held; the grant published the
+ * granter's writes).  Note when the hold began; after a resumption, learn
+ * what the interruption cost beyond the I/O threads' own work: the next
+ * resumption's protection is PROTECT_FACTOR times that (grant_next). */
+static void took_over(gil_t *gil, gil_tstate_t *ts)
+{
+    gil__handoff_waiter_t *hw = W(ts);
+    uint64_t now = gil__now_ns();
+    hw->ran_ns = now;
+    if (!hw->resumed)
+        return;
+    hw->resumed = 0;
+    uint64_t cap = protect_cap(gil);
+    uint64_t away = now > hw->dropped_ns ? now - hw->dropped_ns : 0;
+    uint64_t dead = away > hw->gap_io_ns ? away - hw->gap_io_ns : 0;
+    if (dead > cap)
+        dead = cap; /* it was descheduled: that is not a handover's cost */
+    uint64_t avg = atomic_load_explicit(&hw->ema_dead_ns, memory_order_relaxed);
+    if (avg == 0)
+        avg = dead;
+    else
+        ema(&avg, dead);
+    atomic_store_explicit(&hw->ema_dead_ns, avg, memory_order_relaxed);
 }
 
 static uint64_t clamp_spin(uint64_t want, uint64_t cap_ns, const handoff_t *h)
@@ -484,6 +602,18 @@ static int wait_for_grant(gil_t *gil, gil_tstate_t *ts, const gil__wait_req_t *r
         if (!gil__waiter_set_w(gil, w))
             continue;
         if (!asked) {
+            uint64_t until = p->spin == GIL__SPIN_NONE ? 0 : protected_until(gil, ts, w, p->spin_cap_ns);
+            if (until != 0) { /* wait until the protection ends, then ask */
+                h->deferred_asks++;
+                gil__mutex_unlock(&gil->mu);
+                yield_until(gil, ts, until);
+                if (atomic_load_explicit(&W(ts)->granted, memory_order_acquire)) {
+                    atomic_store_explicit(&W(ts)->granted, 0, memory_order_relaxed);
+                    return GIL__WAIT_GRANTED_UNLOCKED;
+                }
+                gil__mutex_lock(&gil->mu);
+                continue;
+            }
             asked = true;
             ask(gil, ts, w); /* may drop mu: re-check everything */
             continue;
@@ -523,7 +653,8 @@ static bool wait_cancelled(gil_t *gil, gil_tstate_t *ts)
         h->turn_owner = NULL;
     if (atomic_exchange_explicit(&hw->granted, 0, memory_order_acquire)) {
         uintptr_t w = atomic_load_explicit(&gil->word, memory_order_relaxed);
-        hw->boosted = 0;
+        hw->boosted = hw->resumed = 0;
+        atomic_store_explicit(&hw->protect_until_ns, 0, memory_order_relaxed);
         if (gil__word_holder(w) == ts && !grant_next(gil, w))
             gil__fatal("handoff: the lock word changed under gil->mu while a cancelled waiter held it");
         return false; /* the grant unregistered us */
@@ -534,7 +665,10 @@ static bool wait_cancelled(gil_t *gil, gil_tstate_t *ts)
 int gil__handoff_take(gil_t *gil, gil_tstate_t *ts, const gil__wait_params_t *p)
 {
     gil__wait_req_t req = {GIL__ANY_SWITCH, p};
-    return gil__waiter_run(gil, ts, wait_for_grant, wait_cancelled, &req, false);
+    int rc = gil__waiter_run(gil, ts, wait_for_grant, wait_cancelled, &req, false);
+    if (rc == 0)
+        took_over(gil, ts);
+    return rc;
 }
 
 /* The holder hands over.  Only waiters change a held word, and they do it
@@ -547,7 +681,13 @@ static void holder_grant_next(gil_t *gil, gil_tstate_t *ts)
     if (hw->boosted) { /* an I/O thread's hold ends: learn its length */
         if (now > hw->granted_ns)
             ema(&h->ema_boost_hold_ns, now - hw->granted_ns);
+        if (hw->ran_ns != 0 && now > hw->ran_ns)
+            h->gap_io_ns += io_work(h, now - hw->ran_ns);
         hw->boosted = 0;
+    } else { /* a CPU thread lets go: it may be resumed after I/O */
+        hw->dropped_ns = now;
+        h->gap_io_ns = 0;
+        atomic_store_explicit(&hw->protect_until_ns, 0, memory_order_relaxed);
     }
     if (ts == h->turn_owner && now > hw->granted_ns)
         h->turn_used_ns += now - hw->granted_ns; /* its turn pauses */
@@ -579,6 +719,7 @@ int gil__handoff_yield(gil_t *gil, gil_tstate_t *ts, const gil__wait_params_t *p
     atomic_store_explicit(&ts->waiting, 0, memory_order_release);
     if (rc != 0)
         return rc;
+    took_over(gil, ts);
     return gil__yield_acquired(gil, ts, t0);
 }
 

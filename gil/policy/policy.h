@@ -132,6 +132,27 @@ typedef struct gil__handoff_waiter {
                                      class-0 waiter; set under mu before the
                                      DROP bit (release), read by the owner
                                      after it saw the bit */
+    /* The resumed turn's protection (see "Protection" in handoff.c). */
+    int resumed;                  /* the last grant resumed an interrupted
+                                     turn [mu, then the grantee's after the
+                                     grant] */
+    uint64_t gap_io_ns;           /* with `resumed`: ns of I/O threads' own
+                                     work while this owner was away [same] */
+    uint64_t ran_ns;              /* ns when its current hold began, as it
+                                     saw it (its take returned) [owner] */
+    uint64_t dropped_ns;          /* ns of its last release as a turn owner
+                                     [owner, under mu] */
+    _Atomic uint64_t ema_dead_ns; /* what an interruption costs it beyond the
+                                     I/O threads' own work; written by the
+                                     owner, read relaxed by the granter of
+                                     its resumption */
+    _Atomic uint64_t protect_until_ns; /* class-0 waiters do not ask before
+                                     this (ns) while it holds; set by the
+                                     granter of a resumption, cleared by the
+                                     owner when it drops, read relaxed by
+                                     askers under mu (a stale value costs one
+                                     early or one late request, never a
+                                     lost one) */
 } gil__handoff_waiter_t;
 
 /* The engine's measured estimates (ns), for tests and reports. */
@@ -139,6 +160,8 @@ typedef struct gil__handoff_estimates {
     uint64_t grant_ns;       /* ask -> grant */
     uint64_t boost_hold_ns;  /* an I/O thread's hold */
     uint64_t wake_ns;        /* grant -> a sleeping grantee runs */
+    uint64_t deferred_asks;  /* class-0 asks deferred by a resumed turn's
+                                protection (a count) */
 } gil__handoff_estimates_t;
 void gil__handoff_estimates(const gil_t *gil, gil__handoff_estimates_t *out);
 
