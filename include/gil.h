@@ -146,7 +146,10 @@ typedef struct gil_config {
      *   returning I/O thread spins for the grant it asked for before it
      *   sleeps.  A ceiling: the policy spins about 3x the measured time
      *   holders take to hand over, and never more than twice the measured
-     *   cost of a sleep and wake-up (so on most machines a few us).
+     *   cost of a sleep and wake-up (so on most machines a few us).  It
+     *   also bounds how long the I/O thread defers its request while a
+     *   resumed CPU thread is protected (at most 50 us; 0 turns the
+     *   protection off; docs/policies.md).
      * priority_spin_cpu_us (us, default 100; 0: never spin): the same
      *   ceiling for a CPU thread an I/O thread interrupted, which spins
      *   about 2x the measured length of I/O threads' holds.

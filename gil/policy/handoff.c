@@ -91,7 +91,7 @@
 #define EMA_START_HOLD_NS 2000u
 #define EMA_START_WAKE_NS 20000u
 #define SPIN_FLOOR_NS 1000u
-#define PROTECT_FACTOR 3u       /* the resumed owner keeps >= 3/4 */
+#define PROTECT_FACTOR 4u       /* the resumed owner keeps >= 4/5 */
 #define PROTECT_CAP_NS 50000u   /* an I/O thread never defers longer */
 
 typedef struct handoff {
@@ -165,7 +165,7 @@ void gil__handoff_tstate_after_fork_child(gil_t *gil, gil_tstate_t *ts, bool sur
     }
     gil__cond_reinit(&hw->wake);
     hw->q_next = NULL;
-    hw->queued = hw->sleeping = hw->resuming = hw->timing = hw->resumed = 0;
+    hw->queued = hw->sleeping = hw->resuming = hw->timing = hw->resumed = hw->ask_missed = 0;
     atomic_store_explicit(&hw->granted, 0, memory_order_relaxed);
     atomic_store_explicit(&hw->protect_until_ns, 0, memory_order_relaxed);
 }
@@ -292,6 +292,7 @@ static bool grant_next(gil_t *gil, uintptr_t expect)
     }
     /* A resumption: tell the owner how long I/O threads held meanwhile, so
      * that it can measure what the interruption cost it. */
+    nw->ask_missed = 0;
     nw->resumed = nw->resuming;
     nw->gap_io_ns = nw->resuming ? h->gap_io_ns : 0;
     if (nw->resuming) { /* protect the resumed turn from now on: the I/O
@@ -453,6 +454,18 @@ static bool boost_overstayed(const gil_t *gil, const gil_tstate_t *holder, uint6
     return W(holder)->boosted && now - W(holder)->granted_ns >= interval_ns(gil);
 }
 
+/* How much of the current turn its owner has used (ns): its holds since the
+ * turn began, the one in progress included.  Time an I/O thread holds the
+ * GIL in the middle of a turn does not count: every CPU thread gets the
+ * same GIL time per turn however often I/O interrupts it. */
+static uint64_t turn_used(const handoff_t *h, const gil_tstate_t *holder, uint64_t now)
+{
+    uint64_t used = h->turn_used_ns;
+    if (holder != NULL && holder == h->turn_owner && now > W(holder)->granted_ns)
+        used += now - W(holder)->granted_ns;
+    return used;
+}
+
 /* Make a drop request (mu held; may drop and retake mu).
  *   class 0 (an I/O thread is back): whoever holds the GIL drops, unless it
  *     is another I/O thread within its interval (it lets go soon); a CPU
@@ -481,23 +494,17 @@ static bool ask(gil_t *gil, gil_tstate_t *ts, uintptr_t w)
     } else {
         if (holder_is_io)
             return false;
-        atomic_store_explicit(&W(holder)->preempted_by_io, !W(holder)->boosted, memory_order_relaxed);
+        /* A CPU holder resumes after the I/O thread, unless its turn is
+         * used up: then the I/O request doubles as the end of its turn (it
+         * queues at the tail), or the CPU thread that I/O interrupts the
+         * most would keep resuming past its turn. */
+        bool over = holder == h->turn_owner && turn_used(h, holder, now) >= interval_ns(gil);
+        atomic_store_explicit(&W(holder)->preempted_by_io, !W(holder)->boosted && !over,
+                              memory_order_relaxed);
     }
     W(ts)->asked_ns = now;
     gil__request_drop(gil, ts, w); /* last: it may drop mu */
     return true;
-}
-
-/* How much of the current turn its owner has used (ns): its holds since the
- * turn began, the one in progress included.  Time an I/O thread holds the
- * GIL in the middle of a turn does not count: every CPU thread gets the
- * same GIL time per turn however often I/O interrupts it. */
-static uint64_t turn_used(const handoff_t *h, const gil_tstate_t *holder, uint64_t now)
-{
-    uint64_t used = h->turn_used_ns;
-    if (holder != NULL && holder == h->turn_owner && now > W(holder)->granted_ns)
-        used += now - W(holder)->granted_ns;
-    return used;
 }
 
 /* Is the recorded turn the one going on?  Its owner holds the GIL, or waits
@@ -507,6 +514,14 @@ static bool turn_live(const handoff_t *h, const gil_tstate_t *holder)
 {
     const gil_tstate_t *owner = h->turn_owner;
     return owner != NULL && (owner == holder || (W(owner)->queued && W(owner)->resuming));
+}
+
+/* How soon the head of class 1 looks again after an end-of-turn request
+ * found nobody to ask: 1/16 of the interval (an I/O hold is far shorter),
+ * at least 20 us. */
+static uint64_t retry_ns(uint64_t iv)
+{
+    return iv / 16 > 20000u ? iv / 16 : 20000u < iv ? 20000u : iv;
 }
 
 /* Sleep once (mu held).  The head of class 1 sleeps until the turn is over
@@ -524,7 +539,11 @@ static void sleep_once(gil_t *gil, gil_tstate_t *ts)
     gil_tstate_t *holder = gil__word_holder(atomic_load_explicit(&gil->word, memory_order_relaxed));
     if (head && hw->klass == 1 && turn_live(h, holder) && h->turn_owner != ts) {
         uint64_t used = turn_used(h, holder, now);
-        timeout = used < iv ? iv - used : iv; /* over already: a request is out */
+        /* Over already: a request is out, unless our last one found nobody
+         * to ask (the owner had just handed the GIL to an I/O thread and was
+         * not queued yet); then look again soon, or the owner, which I/O
+         * threads interrupt the most, would get a second interval. */
+        timeout = used < iv ? iv - used : hw->ask_missed ? retry_ns(iv) : iv;
         hw->timing = 1;
     } else {
         timeout = head ? iv : SAFETY_INTERVALS * iv;
@@ -555,7 +574,7 @@ static void sleep_once(gil_t *gil, gil_tstate_t *ts)
      * handover that did not start a turn (a resumption), so it must be
      * renewed until a fresh turn begins. */
     if (h->turn == turn && over) {
-        ask(gil, ts, w);
+        hw->ask_missed = !ask(gil, ts, w);
     } else if (timed_out) {
         atomic_fetch_add_explicit(&gil->requests_withheld, 1, memory_order_relaxed);
     }

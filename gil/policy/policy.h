@@ -124,6 +124,9 @@ typedef struct gil__handoff_waiter {
     int resuming;                 /* queued at the front of its class to resume
                                      a turn an I/O thread interrupted [mu] */
     int slept;                    /* was asleep when granted [mu] */
+    int ask_missed;               /* as the head of class 1, its last
+                                     end-of-turn request found nobody to ask
+                                     [mu] */
     int boosted;                  /* holds the GIL as a class-0 (I/O) thread;
                                      cleared when it hands over [mu] */
     uint64_t granted_ns;          /* ns of the last grant (start of the hold) [mu] */
