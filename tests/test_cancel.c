@@ -175,6 +175,42 @@ static void test_cancel_spinning_waiter(void **state)
     ASSERT_NO_CHECK_FAILURES();
 }
 
+/* The waiter's interval passes first, so it has set W and asked the holder
+ * to drop; then it is cancelled, the last waiter.  The holder's release must
+ * not force a switch to a thread that no longer exists: before the fix it
+ * waited in FORCE_SWITCHING forever (CPYTHON; about 1 run in 10 of
+ * test_cancel_inside_ensure under TSan, where the interval often passed
+ * before the cancel).  Here the order is forced: wait for the request. */
+static int holder_was_asked(void *arg)
+{
+    gil_stats_t st;
+    gil_stats_get(arg, &st);
+    return st.drop_requests >= 1;
+}
+
+static void test_cancel_waiter_after_its_drop_request(void **state)
+{
+    (void)state;
+    if (!POLICY_HAS_DROP_REQUESTS())
+        skip(); /* LEGACY's waiters never ask */
+    gil_t *gil = make_spinning_gil(0);
+    gil_tstate_t *main_ts;
+    assert_int_equal(gil_tstate_new(gil, "main", &main_ts), 0);
+    assert_int_equal(gil_acquire(main_ts), 0);
+    victim_t v;
+    victim_start(&v, gil, 0);
+    wait_for_waiters(gil, 1);
+    wait_until(holder_was_asked, gil); /* its interval passed: it asked us */
+    cancel_and_join(v.thread);
+    assert_int_equal(waiting_now(gil), 0);
+    assert_int_equal(gil_release(main_ts), 0); /* returns: nobody to switch to */
+    delete_victim_state(&v);
+    check_gil_usable(gil, main_ts);
+    assert_int_equal(gil_tstate_delete(main_ts), 0);
+    assert_int_equal(gil_destroy(gil), 0);
+    ASSERT_NO_CHECK_FAILURES();
+}
+
 /* ---- queued behind / in front of another waiter -------------------------- */
 
 /* Two waiters queue; the first is cancelled; the release must reach the
@@ -466,6 +502,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         GUARDED_TEST(test_cancel_waiter, 60),
         GUARDED_TEST(test_cancel_spinning_waiter, 60),
+        GUARDED_TEST(test_cancel_waiter_after_its_drop_request, 60),
         GUARDED_TEST(test_cancel_queued_waiter_next_is_served, 60),
         GUARDED_TEST(test_cancel_races_with_handoff, 120),
         GUARDED_TEST(test_cancel_in_forced_switch, 60),

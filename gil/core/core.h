@@ -376,6 +376,9 @@ struct gil {
     _Atomic int switch_waiters;       /* threads in a forced-switch wait
                                          [atomic] seq_cst, Dekker pair with
                                          last_holder */
+    unsigned switch_abandoned;        /* bumped when the last waiter is
+                                         cancelled: a forced switch has nobody
+                                         to switch to [switch] */
 
     /* Registry (registry.c). */
     pthread_mutex_t reg_mu;

@@ -65,6 +65,27 @@ typedef struct wait_ctx {
     gil__wait_cancel_fn cancel;
 } wait_ctx_t;
 
+/* The last waiter was cancelled (mu held): nobody wants the GIL any more,
+ * so take back what waiters left in place.  Clearing W makes a drop request
+ * that one of them made stale (a release honours a request only while W is
+ * set), and a holder already inside a forced switch stops waiting for a
+ * thread that will never take the GIL.  Without this, a waiter cancelled
+ * after its interval had passed left W and a drop request on the holder,
+ * and the holder's next release waited forever in FORCE_SWITCHING (seen
+ * under TSan in test_cancel_inside_ensure, about 1 run in 10). */
+static void abandon_requests(gil_t *gil)
+{
+    uintptr_t w = atomic_load_explicit(&gil->word, memory_order_relaxed);
+    while ((w & GIL__W) &&
+           !atomic_compare_exchange_weak_explicit(&gil->word, &w, w & ~GIL__W, memory_order_seq_cst,
+                                                  memory_order_relaxed)) {
+    }
+    gil__mutex_lock(&gil->switch_mu); /* lock order: mu, then switch_mu */
+    gil->switch_abandoned++;
+    gil__cond_broadcast(&gil->switch_cond);
+    gil__mutex_unlock(&gil->switch_mu);
+}
+
 /* A cleanup handler: the thread was cancelled in one of the loop's condvar
  * waits, which re-took gil->mu before running it. */
 static void wait_cancelled(void *arg)
@@ -72,6 +93,8 @@ static void wait_cancelled(void *arg)
     wait_ctx_t *c = arg;
     if (c->cancel == NULL || c->cancel(c->gil, c->ts))
         gil__waiter_leave(c->gil);
+    if (c->gil->nwaiters == 0)
+        abandon_requests(c->gil);
     gil__mutex_unlock(&c->gil->mu);
 }
 
@@ -163,9 +186,11 @@ void gil__wait_for_switch(gil_t *gil, gil_tstate_t *ts)
     /* Dekker pair with gil__set_holder_changed: announce, then look. */
     atomic_fetch_add_explicit(&gil->switch_waiters, 1, memory_order_seq_cst);
     gil__mutex_lock(&gil->switch_mu);
+    unsigned abandoned = gil->switch_abandoned;
     pthread_cleanup_push(switch_wait_cancelled, ts);
     while (atomic_load_explicit(&gil->last_holder, memory_order_seq_cst) == ts &&
-           !atomic_load_explicit(&gil->shutdown, memory_order_relaxed))
+           !atomic_load_explicit(&gil->shutdown, memory_order_relaxed) &&
+           gil->switch_abandoned == abandoned)
         gil__cond_wait(&gil->switch_cond, &gil->switch_mu);
     pthread_cleanup_pop(1);
 }
