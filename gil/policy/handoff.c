@@ -284,7 +284,9 @@ static bool grant_next(gil_t *gil, uintptr_t expect)
     if (nw->asked_ns != 0 && now > nw->asked_ns)
         ema(&h->ema_grant_ns, now - nw->asked_ns);
     nw->asked_ns = 0;
-    bool fresh_turn = nw->klass == 1 && !nw->resuming;
+    /* A resumption is the turn owner's; anyone else's grant is a fresh turn
+     * (otherwise its holds would count against nobody's turn). */
+    bool fresh_turn = nw->klass == 1 && (!nw->resuming || next != h->turn_owner);
     if (fresh_turn) {
         h->turn++; /* not the resumption of an interrupted turn */
         h->turn_used_ns = 0;
@@ -498,8 +500,12 @@ static bool ask(gil_t *gil, gil_tstate_t *ts, uintptr_t w)
          * used up: then the I/O request doubles as the end of its turn (it
          * queues at the tail), or the CPU thread that I/O interrupts the
          * most would keep resuming past its turn. */
-        bool over = holder == h->turn_owner && turn_used(h, holder, now) >= interval_ns(gil);
-        atomic_store_explicit(&W(holder)->preempted_by_io, !W(holder)->boosted && !over,
+        bool owner = holder == h->turn_owner;
+        bool over = owner && turn_used(h, holder, now) >= interval_ns(gil);
+        /* Only the turn's owner resumes: a CPU holder whose turn it is not
+         * would resume at the front forever, its holds counted against no
+         * turn, and the waiter queued behind it would starve. */
+        atomic_store_explicit(&W(holder)->preempted_by_io, !W(holder)->boosted && owner && !over,
                               memory_order_relaxed);
     }
     W(ts)->asked_ns = now;
@@ -616,8 +622,10 @@ static int wait_for_grant(gil_t *gil, gil_tstate_t *ts, const gil__wait_req_t *r
             }
             continue;
         }
-        if (!W(ts)->queued)
-            enqueue(h, ts, p->klass, p->resume);
+        if (!W(ts)->queued) /* only the turn's owner resumes it: if a fresh
+                               turn began while we were away (the I/O thread
+                               granted it before we queued), queue at the tail */
+            enqueue(h, ts, p->klass, p->resume && h->turn_owner == ts);
         if (!gil__waiter_set_w(gil, w))
             continue;
         if (!asked) {
