@@ -15,6 +15,7 @@
 #include "core/core.h" /* white-box: gil->switch_waiters, the breaker bits */
 
 #include <semaphore.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -139,7 +140,16 @@ static gil_t *make_spinning_gil(unsigned spin_us)
 
 /* ---- a waiter (sleeping; under PRIORITY after spinning first) ------------ */
 
-static void cancel_one_waiter(unsigned spin_us)
+static int holder_was_asked(void *arg)
+{
+    gil_stats_t st;
+    gil_stats_get(arg, &st);
+    return st.drop_requests >= 1;
+}
+
+/* after_request: cancel only once the waiter's interval has passed and it
+ * has asked the holder to drop (it has set W and the holder's DROP bit). */
+static void cancel_one_waiter(unsigned spin_us, bool after_request)
 {
     gil_t *gil = make_spinning_gil(spin_us);
     gil_tstate_t *main_ts;
@@ -148,6 +158,8 @@ static void cancel_one_waiter(unsigned spin_us)
     victim_t v;
     victim_start(&v, gil, 0);
     wait_for_waiters(gil, 1);
+    if (after_request)
+        wait_until(holder_was_asked, gil);
     cancel_and_join(v.thread);
     assert_int_equal(atomic_load(&v.got), 0);
     assert_int_equal(waiting_now(gil), 0); /* its registration was undone */
@@ -162,7 +174,7 @@ static void cancel_one_waiter(unsigned spin_us)
 static void test_cancel_waiter(void **state)
 {
     (void)state;
-    cancel_one_waiter(0);
+    cancel_one_waiter(0, false);
     ASSERT_NO_CHECK_FAILURES();
 }
 
@@ -171,7 +183,7 @@ static void test_cancel_waiter(void **state)
 static void test_cancel_spinning_waiter(void **state)
 {
     (void)state;
-    cancel_one_waiter(50000);
+    cancel_one_waiter(50000, false);
     ASSERT_NO_CHECK_FAILURES();
 }
 
@@ -181,33 +193,12 @@ static void test_cancel_spinning_waiter(void **state)
  * waited in FORCE_SWITCHING forever (CPYTHON; about 1 run in 10 of
  * test_cancel_inside_ensure under TSan, where the interval often passed
  * before the cancel).  Here the order is forced: wait for the request. */
-static int holder_was_asked(void *arg)
-{
-    gil_stats_t st;
-    gil_stats_get(arg, &st);
-    return st.drop_requests >= 1;
-}
-
 static void test_cancel_waiter_after_its_drop_request(void **state)
 {
     (void)state;
     if (!POLICY_HAS_DROP_REQUESTS())
         skip(); /* LEGACY's waiters never ask */
-    gil_t *gil = make_spinning_gil(0);
-    gil_tstate_t *main_ts;
-    assert_int_equal(gil_tstate_new(gil, "main", &main_ts), 0);
-    assert_int_equal(gil_acquire(main_ts), 0);
-    victim_t v;
-    victim_start(&v, gil, 0);
-    wait_for_waiters(gil, 1);
-    wait_until(holder_was_asked, gil); /* its interval passed: it asked us */
-    cancel_and_join(v.thread);
-    assert_int_equal(waiting_now(gil), 0);
-    assert_int_equal(gil_release(main_ts), 0); /* returns: nobody to switch to */
-    delete_victim_state(&v);
-    check_gil_usable(gil, main_ts);
-    assert_int_equal(gil_tstate_delete(main_ts), 0);
-    assert_int_equal(gil_destroy(gil), 0);
+    cancel_one_waiter(0, true);
     ASSERT_NO_CHECK_FAILURES();
 }
 

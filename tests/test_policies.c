@@ -413,6 +413,17 @@ static void round_trip(live_t *l, int wait_for_cpu)
     assert_int_equal(n, 1);
 }
 
+/* Stop the CPU threads, then the far end (its read sees the shutdown). */
+static void live_stop(live_t *l, pthread_t echo, hog_t *hog, int hogs)
+{
+    for (int i = 0; i < hogs; i++)
+        hog_stop(&hog[i]);
+    shutdown(l->sv[0], SHUT_RDWR);
+    join(echo);
+    close(l->sv[0]);
+    close(l->sv[1]);
+}
+
 static int all_held(hog_t *hog, int hogs)
 {
     for (int i = 0; i < hogs; i++)
@@ -463,12 +474,7 @@ static void run_liveness(gil_policy_t policy, int hogs, unsigned spin_io, unsign
         assert_true(atomic_load(&hog[i].checks) > 0);
     gil_tstate_stats_t io = tstate_stats_of(ts);
     assert_int_equal(gil_release(ts), 0);
-    for (int i = 0; i < hogs; i++)
-        hog_stop(&hog[i]);
-    shutdown(l.sv[0], SHUT_RDWR);
-    join(echo);
-    close(l.sv[0]);
-    close(l.sv[1]);
+    live_stop(&l, echo, hog, hogs);
     ASSERT_NO_CHECK_FAILURES();
     /* The far end answered every request, and libgil gave the I/O thread
      * the GIL back after each blocking call (and after any forced release). */
@@ -556,12 +562,7 @@ static void run_matrix_cell(gil_policy_t policy, unsigned hog_work, int io_check
     }
     gil_tstate_stats_t after = tstate_stats_of(ts);
     assert_int_equal(gil_release(ts), 0);
-    for (int i = 0; i < MATRIX_HOGS; i++)
-        hog_stop(&hog[i]);
-    shutdown(l.sv[0], SHUT_RDWR);
-    join(echo);
-    close(l.sv[0]);
-    close(l.sv[1]);
+    live_stop(&l, echo, hog, MATRIX_HOGS);
     ASSERT_NO_CHECK_FAILURES();
     assert_int_equal(atomic_load(&l.echoed), trips);
     /* Every section of the window gave the GIL back to the I/O thread (the

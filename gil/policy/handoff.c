@@ -527,7 +527,8 @@ static bool turn_live(const handoff_t *h, const gil_tstate_t *holder)
  * at least 20 us. */
 static uint64_t retry_ns(uint64_t iv)
 {
-    return iv / 16 > 20000u ? iv / 16 : 20000u < iv ? 20000u : iv;
+    uint64_t floor = iv < 20000u ? iv : 20000u;
+    return iv / 16 > floor ? iv / 16 : floor;
 }
 
 /* Sleep once (mu held).  The head of class 1 sleeps until the turn is over
@@ -597,6 +598,17 @@ static int granted_locked(handoff_t *h, gil_tstate_t *ts)
     return GIL__WAIT_GRANTED_LOCKED;
 }
 
+/* After spinning or yielding without mu: were we granted meanwhile?  Then
+ * the granter did our bookkeeping (under mu, published by the grant), and
+ * we return without taking mu again: one lock round trip less per handoff. */
+static bool grant_seen_unlocked(gil_tstate_t *ts)
+{
+    if (!atomic_load_explicit(&W(ts)->granted, memory_order_acquire))
+        return false;
+    atomic_store_explicit(&W(ts)->granted, 0, memory_order_relaxed);
+    return true;
+}
+
 /* The wait loop.  Called with mu held and the caller registered as a
  * waiter.  Returns 0 holding the GIL, or GIL_ESHUTDOWN. */
 static int wait_for_grant(gil_t *gil, gil_tstate_t *ts, const gil__wait_req_t *req)
@@ -634,10 +646,8 @@ static int wait_for_grant(gil_t *gil, gil_tstate_t *ts, const gil__wait_req_t *r
                 h->deferred_asks++;
                 gil__mutex_unlock(&gil->mu);
                 yield_until(gil, ts, until);
-                if (atomic_load_explicit(&W(ts)->granted, memory_order_acquire)) {
-                    atomic_store_explicit(&W(ts)->granted, 0, memory_order_relaxed);
+                if (grant_seen_unlocked(ts))
                     return GIL__WAIT_GRANTED_UNLOCKED;
-                }
                 gil__mutex_lock(&gil->mu);
                 continue;
             }
@@ -651,13 +661,8 @@ static int wait_for_grant(gil_t *gil, gil_tstate_t *ts, const gil__wait_req_t *r
             if (budget != 0) {
                 gil__mutex_unlock(&gil->mu);
                 spin_for_grant(gil, ts, budget);
-                /* Granted while spinning: the granter did our bookkeeping
-                 * (under mu, published by the grant), so return without
-                 * taking mu again: one lock round trip less per handoff. */
-                if (atomic_load_explicit(&W(ts)->granted, memory_order_acquire)) {
-                    atomic_store_explicit(&W(ts)->granted, 0, memory_order_relaxed);
+                if (grant_seen_unlocked(ts))
                     return GIL__WAIT_GRANTED_UNLOCKED;
-                }
                 gil__mutex_lock(&gil->mu);
             }
             continue;
