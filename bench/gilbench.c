@@ -6,9 +6,9 @@
  * gilbench.c - the convoy benchmark suite: options and main().
  *
  *   gilbench [--scenario LIST] [--seconds S] [--policy LIST|all] [--interval US]
- *            [--threads LIST] [--matrix quick|full] [--json FILE]
+ *            [--threads LIST] [--matrix quick|full|CELL] [--json FILE]
  *            [--gbench-json FILE] [--csv FILE] [--plot DIR] [--trace FILE]
- *            [--timeline FILE] [--quiet] [-h|--help] [--version]
+ *            [--timeline FILE] [--io-slice US] [--quiet] [-h|--help] [--version]
  */
 #include "gilbench_scenario.h"
 #include "gilbench_report.h"
@@ -40,9 +40,9 @@ static void help(FILE *f)
         "\n"
         "SYNOPSIS\n"
         "    gilbench [--scenario LIST] [--seconds S] [--policy LIST|all] [--interval US]\n"
-        "             [--threads LIST] [--matrix quick|full] [--json FILE]\n"
+        "             [--threads LIST] [--matrix quick|full|CELL] [--json FILE]\n"
         "             [--gbench-json FILE] [--csv FILE] [--plot DIR] [--trace FILE]\n"
-        "             [--timeline FILE] [--quiet]\n"
+        "             [--timeline FILE] [--io-slice US] [--quiet]\n"
         "    gilbench -h | --help\n"
         "    gilbench --version\n"
         "\n"
@@ -92,11 +92,14 @@ static void help(FILE *f)
         "    --threads LIST\n"
         "        CPU-thread counts for convoy and cpython, thread counts for\n"
         "        countdown: comma-separated, each 1-%d (default 1,2,4).\n"
-        "    --matrix quick|full\n"
+        "    --matrix quick|full|CELL\n"
         "        The extent of convoy-matrix: quick (the default: shapes 1us-2rel\n"
-        "        and interp, 1 and 4 CPU threads checking every ~50 ns) or full\n"
+        "        and interp, 1 and 4 CPU threads checking every ~50 ns), full\n"
         "        (every shape, 1, 2, 4, 8 threads, both check granularities;\n"
-        "        several minutes: make bench-matrix).\n"
+        "        several minutes: make bench-matrix), or the cells CELL names,\n"
+        "        SHAPE[/Ncpu[/CHECK]] as the tables label them (0us-2rel,\n"
+        "        0us-2rel/4cpu, 0us-2rel/4cpu/50ns; CHECK is 50ns or 5us): to\n"
+        "        measure or --trace one cell, which is the first convoy step.\n"
         "    --json FILE\n"
         "        Every step, comparison, skipped runtime and goal as JSON.\n"
         "    --gbench-json FILE\n"
@@ -113,6 +116,12 @@ static void help(FILE *f)
         "        ui.perfetto.dev or chrome://tracing).\n"
         "    --timeline FILE\n"
         "        The same window's last 50 ms as an SVG timeline.\n"
+        "    --io-slice US\n"
+        "        Ask the kernel for a slice of US microseconds (1-100000) for\n"
+        "        the model's I/O thread (sched_setattr, sched_runtime; honoured\n"
+        "        for normal threads by Linux 6.12 and later, EEVDF): an\n"
+        "        experiment on the kernel's share of the I/O latency, not a\n"
+        "        setting of the GIL (docs/policies.md).\n"
         "    --quiet\n"
         "        No progress lines on stderr.\n"
         "    -h, --help\n"
@@ -287,6 +296,46 @@ static void parse_threads(gb_options_t *opt, const char *arg)
     qsort(opt->threads, opt->nthreads, sizeof opt->threads[0], cmp_unsigned);
 }
 
+/* --matrix quick|full|SHAPE[/Ncpu[/CHECK]], CHECK as gb_check_label writes it. */
+static void parse_matrix(gb_options_t *opt, const char *arg)
+{
+    static const unsigned checks[] = {1, 100};
+    char shape[32], cpu[16] = "", check[16] = "";
+    opt->matrix_full = strcmp(arg, "full") == 0;
+    if (opt->matrix_full || strcmp(arg, "quick") == 0)
+        return;
+    if (sscanf(arg, "%31[^/]/%15[^/]/%15s", shape, cpu, check) < 1)
+        usage_error("--matrix: expected quick, full or SHAPE[/Ncpu[/CHECK]], got '%s'", arg);
+    for (unsigned s = 0; s < gb_nshapes; s++)
+        if (strcmp(gb_shapes[s].name, shape) == 0)
+            opt->matrix_shape = (int)s;
+    if (opt->matrix_shape < 0)
+        usage_error("--matrix: no shape '%s' (0us-1rel, 0us-2rel, 1us-1rel, 1us-2rel, "
+                    "10us-1rel, 10us-2rel, interp)", shape);
+    if (*cpu) {
+        unsigned n = 0;
+        char rest[8] = "";
+        if (sscanf(cpu, "%ucpu%7s", &n, rest) != 1 || (n != 1 && n != 2 && n != 4 && n != 8))
+            usage_error("--matrix: expected 1cpu, 2cpu, 4cpu or 8cpu, got '%s'", cpu);
+        opt->matrix_threads = n;
+    }
+    if (*check) {
+        gb_step_t st;
+        for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
+            char label[16];
+            st.check_units = checks[i];
+            gb_check_label(&st, label, sizeof label);
+            if (strcmp(label, check) == 0)
+                opt->matrix_check = checks[i];
+        }
+        if (!opt->matrix_check)
+            usage_error("--matrix: expected the check granularity 50ns or 5us, got '%s'", check);
+    }
+    if (gb_shapes[opt->matrix_shape].interp_cell &&
+        (opt->matrix_threads > 1 || opt->matrix_check > 1))
+        usage_error("--matrix: the interp shape has one cell, interp/1cpu/50ns");
+}
+
 /* The option argv[optind - 1] named, without any "=value". */
 static const char *option_word(char **argv, char *buf, size_t size)
 {
@@ -298,7 +347,7 @@ static const char *option_word(char **argv, char *buf, size_t size)
 static void parse_options(gb_options_t *opt, int argc, char **argv)
 {
     enum { O_SCENARIO = 256, O_SECONDS, O_POLICY, O_INTERVAL, O_THREADS, O_MATRIX, O_JSON,
-           O_GBENCH, O_CSV, O_PLOT, O_TRACE, O_TIMELINE, O_QUIET, O_VERSION };
+           O_GBENCH, O_CSV, O_PLOT, O_TRACE, O_TIMELINE, O_IO_SLICE, O_QUIET, O_VERSION };
     static const struct option longopts[] = {
         {"scenario", required_argument, NULL, O_SCENARIO},
         {"seconds", required_argument, NULL, O_SECONDS},
@@ -312,6 +361,7 @@ static void parse_options(gb_options_t *opt, int argc, char **argv)
         {"plot", required_argument, NULL, O_PLOT},
         {"trace", required_argument, NULL, O_TRACE},
         {"timeline", required_argument, NULL, O_TIMELINE},
+        {"io-slice", required_argument, NULL, O_IO_SLICE},
         {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, O_VERSION},
@@ -325,6 +375,7 @@ static void parse_options(gb_options_t *opt, int argc, char **argv)
     opt->interval_us = GB_DEFAULT_INTERVAL_US;
     parse_policies(opt, "all");
     parse_threads(opt, "1,2,4");
+    opt->matrix_shape = -1;
 
     opterr = 0; /* our own messages; ':' first: a missing value returns ':' */
     for (;;) {
@@ -348,17 +399,14 @@ static void parse_options(gb_options_t *opt, int argc, char **argv)
             opt->interval_us = parse_ulong("--interval", optarg, 1, 10000000);
             break;
         case O_THREADS: parse_threads(opt, optarg); break;
-        case O_MATRIX:
-            if (strcmp(optarg, "full") != 0 && strcmp(optarg, "quick") != 0)
-                usage_error("--matrix: expected quick or full, got '%s'", optarg);
-            opt->matrix_full = strcmp(optarg, "full") == 0;
-            break;
+        case O_MATRIX: parse_matrix(opt, optarg); break;
         case O_JSON: opt->json_path = optarg; break;
         case O_GBENCH: opt->gbench_path = optarg; break;
         case O_CSV: opt->csv_path = optarg; break;
         case O_PLOT: opt->plot_dir = optarg; break;
         case O_TRACE: opt->trace.trace_path = optarg; break;
         case O_TIMELINE: opt->trace.timeline_path = optarg; break;
+        case O_IO_SLICE: opt->io_slice_us = parse_ulong("--io-slice", optarg, 1, 100000); break;
         case O_QUIET: opt->quiet = 1; break;
         case 'h':
             help(stdout);
@@ -418,6 +466,7 @@ int main(int argc, char **argv)
     if (gb_rig_start(&run.rig, opt.seconds) != 0)
         gb_die("cannot start the echo process: %s", strerror(errno));
     run.res.unit_ns = run.rig.unit_ns;
+    run.rig.io_slice_us = run.res.io_slice_us = opt.io_slice_us;
 
     printf("gilbench: libgil %s, %ld CPUs online, work unit %.1f ns (%u multiply-adds), "
            "%g s per step\n", gil_version_string(), sysconf(_SC_NPROCESSORS_ONLN),

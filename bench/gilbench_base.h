@@ -122,6 +122,11 @@ typedef struct gb_step {
     gb_lat_t short_lat;  /* workers: short tasks, enqueue -> done */
     gb_lat_t long_lat;   /* workers: long and C-extension tasks */
     double thread_rate[GB_MAX_THREADS]; /* each CPU thread's units per second */
+    /* Each thread's own view of the window (convoy, io/cpu alone), < 0
+     * unknown: the fraction of the window it held the GIL, and the CPU time
+     * it used (CLOCK_THREAD_CPUTIME_ID), in seconds. */
+    double thread_held[GB_MAX_THREADS], thread_cpu_s[GB_MAX_THREADS];
+    double io_held, io_cpu_s;
     double echo_cpu_s;   /* the echo process's CPU time during the window
                           * (/proc/PID/stat utime + stime, clock ticks);
                           * < 0 unknown */
@@ -185,6 +190,7 @@ typedef struct gb_results {
     double seconds;           /* the measured window of each step */
     unsigned long interval_us;/* --interval */
     double unit_ns;           /* calibrated duration of one work unit */
+    unsigned long io_slice_us;/* --io-slice, 0 if not given */
     const char *executable;   /* argv[0] */
 
     gb_step_t *steps;

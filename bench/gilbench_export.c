@@ -79,6 +79,14 @@ static void matrix_metrics(const gb_step_t *st, metric_fn fn, void *ctx)
     for (unsigned i = 0; i < st->threads && st->kind != GB_K_IO_ALONE; i++) {
         snprintf(name, sizeof name, "cpu_thread%u_rate", i);
         fn(ctx, name, st->thread_rate[i], 1);
+        snprintf(name, sizeof name, "cpu_thread%u_held", i);
+        fn(ctx, name, st->thread_held[i], st->thread_held[i] >= 0);
+        snprintf(name, sizeof name, "cpu_thread%u_cpu_s", i);
+        fn(ctx, name, st->thread_cpu_s[i], st->thread_cpu_s[i] >= 0);
+    }
+    if (st->kind != GB_K_CPU_ALONE) {
+        fn(ctx, "io_held", st->io_held, st->io_held >= 0);
+        fn(ctx, "io_cpu_s", st->io_cpu_s, st->io_cpu_s >= 0);
     }
     if (st->kind != GB_K_CPU_ALONE)
         fn(ctx, "echo_cpu_s", st->echo_cpu_s, st->echo_cpu_s >= 0);
@@ -208,8 +216,8 @@ int gb_write_json(const gb_results_t *res, const char *path)
         return -1;
     fprintf(f, "{\n  \"tool\": \"gilbench\", \"libgil_version\": \"%s\", \"cpus\": %ld,\n",
             gil_version_string(), sysconf(_SC_NPROCESSORS_ONLN));
-    fprintf(f, "  \"seconds\": %g, \"interval_us\": %lu, \"unit_ns\": %.2f,\n", res->seconds,
-            res->interval_us, res->unit_ns);
+    fprintf(f, "  \"seconds\": %g, \"interval_us\": %lu, \"unit_ns\": %.2f, \"io_slice_us\": %lu,\n",
+            res->seconds, res->interval_us, res->unit_ns, res->io_slice_us);
     fprintf(f, "  \"steps\": [\n");
     for (size_t i = 0; i < res->nsteps; i++) {
         json_step(f, &res->steps[i]);

@@ -36,18 +36,27 @@ typedef struct extent {
 
 static void extent_of(const gb_options_t *opt, extent_t *e)
 {
+    int full = opt->matrix_full || opt->matrix_shape >= 0;
     e->nshapes = 0;
     for (unsigned s = 0; s < gb_nshapes && e->nshapes < MAX_SHAPES; s++) {
         int in_quick = 0;
         for (size_t q = 0; q < sizeof quick_shapes / sizeof quick_shapes[0]; q++)
             in_quick |= strcmp(gb_shapes[s].name, quick_shapes[q]) == 0;
-        if (opt->matrix_full || in_quick)
+        if (opt->matrix_shape >= 0 ? (int)s == opt->matrix_shape : full || in_quick)
             e->shapes[e->nshapes++] = s;
     }
-    e->threads = opt->matrix_full ? full_threads : quick_threads;
-    e->nthreads = opt->matrix_full ? 4 : 2;
-    e->checks = opt->matrix_full ? full_checks : quick_checks;
-    e->nchecks = opt->matrix_full ? 2 : 1;
+    e->threads = full ? full_threads : quick_threads;
+    e->nthreads = full ? 4 : 2;
+    e->checks = full ? full_checks : quick_checks;
+    e->nchecks = full ? 2 : 1;
+    if (opt->matrix_threads) {
+        e->threads = &opt->matrix_threads;
+        e->nthreads = 1;
+    }
+    if (opt->matrix_check) {
+        e->checks = &opt->matrix_check;
+        e->nchecks = 1;
+    }
 }
 
 /* The interp shape is one cell: 1 CPU thread checking every unit. */

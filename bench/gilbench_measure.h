@@ -20,6 +20,9 @@ typedef struct gb_rig {
     pid_t echo_tcp_pid;
     double unit_ns;  /* calibrated duration of one work unit */
     double seconds;  /* the measured window of each step */
+    unsigned long io_slice_us; /* --io-slice: the I/O threads' kernel slice
+                                  (sched_setattr sched_runtime); 0: the
+                                  kernel's default */
 } gb_rig_t;
 
 /* Where to save a traced step's window (either path may be NULL). */

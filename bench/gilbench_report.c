@@ -367,6 +367,9 @@ static void print_matrix(const gb_results_t *res)
 
 void gb_print_scenario(const gb_results_t *res, gb_scenario_t sc)
 {
+    if (res->io_slice_us && (sc == GB_SC_CONVOY || sc == GB_SC_INTERVAL || sc == GB_SC_MATRIX))
+        printf("(--io-slice: the model's I/O thread asked the kernel for %lu us slices)\n",
+               res->io_slice_us);
     switch (sc) {
     case GB_SC_CONVOY: print_convoy(res); break;
     case GB_SC_COUNTDOWN: print_countdown(res); break;

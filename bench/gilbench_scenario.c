@@ -96,6 +96,9 @@ void gb_step_init(gb_step_t *st, gb_scenario_t sc, gb_runtime_t rt, gil_policy_t
     st->check_units = 1;
     st->io_slowdown = st->cpu_fraction = st->ratio = st->cpu_s = st->echo_cpu_s = -1;
     st->solo_rate = st->solo_spread = st->io_fraction = st->io_gil = st->fair_min = -1;
+    st->io_held = st->io_cpu_s = -1;
+    for (unsigned i = 0; i < GB_MAX_THREADS; i++)
+        st->thread_held[i] = st->thread_cpu_s[i] = -1;
     st->share_min = st->share_mean = st->share_max = st->jain = st->cpu_vs_cpython = -1;
     for (int g = 0; g < GB_MG_COUNT; g++)
         st->goal[g] = GB_NA;

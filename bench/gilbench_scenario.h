@@ -31,6 +31,13 @@ typedef struct gb_options {
     const char *plot_dir;
     gb_trace_req_t trace;  /* --trace, --timeline: the first convoy step */
     int matrix_full;       /* --matrix full: every cell of convoy-matrix */
+    /* --matrix SHAPE[/Ncpu[/CHECK]]: only those cells (and their baselines).
+     * matrix_shape: index in gb_shapes, -1 for none chosen; matrix_threads:
+     * CPU threads, 0 for 1, 2, 4, 8; matrix_check: units between check
+     * points, 0 for both granularities. */
+    int matrix_shape;
+    unsigned matrix_threads, matrix_check;
+    unsigned long io_slice_us; /* --io-slice, 0: the kernel's default */
     int quiet;
 } gb_options_t;
 

@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -356,6 +358,55 @@ typedef struct crew {
     pthread_barrier_t start; /* every thread + the main thread */
 } crew_t;
 
+/* One thread's own view of the measured window, taken by the thread itself
+ * when it first sees GB_MEASURE and when it sees GB_STOP: the GIL time it
+ * held (gil_tstate_stats_t.hold_ns: its holds are contended, so timed) and
+ * the CPU time it used (CLOCK_THREAD_CPUTIME_ID). */
+typedef struct window {
+    int open;
+    uint64_t hold0, hold1; /* ns */
+    double cpu0, cpu1;     /* s */
+} window_t;
+
+static double thread_cpu_seconds(void)
+{
+    struct timespec t;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) != 0)
+        gb_die("clock_gettime(CLOCK_THREAD_CPUTIME_ID): %s", strerror(errno));
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static uint64_t held_ns(const gil_tstate_t *ts)
+{
+    gil_tstate_stats_t s;
+    if (gil_tstate_stats_get(ts, &s) != 0)
+        gb_die("gil_tstate_stats_get failed");
+    return s.hold_ns;
+}
+
+/* Call at every phase seen; cheap except at the two transitions. */
+static void window_mark(window_t *w, const gil_tstate_t *ts, int phase)
+{
+    if (phase == GB_MEASURE && !w->open) {
+        w->open = 1;
+        w->hold0 = held_ns(ts);
+        w->cpu0 = thread_cpu_seconds();
+    } else if (phase == GB_STOP && w->open == 1) {
+        w->open = 2;
+        w->hold1 = held_ns(ts);
+        w->cpu1 = thread_cpu_seconds();
+    }
+}
+
+/* The window's figures into *held (fraction of seconds) and *cpu_s; -1 if
+ * the thread never saw both ends. */
+static void window_figures(const window_t *w, double seconds, double *held, double *cpu_s)
+{
+    int whole = w->open == 2 && seconds > 0;
+    *held = whole ? (double)(w->hold1 - w->hold0) / 1e9 / seconds : -1;
+    *cpu_s = whole ? w->cpu1 - w->cpu0 : -1;
+}
+
 typedef struct cpu_thread {
     crew_t *crew;
     pthread_t thread;
@@ -364,6 +415,7 @@ typedef struct cpu_thread {
     unsigned check_units; /* units between check points */
     uint64_t units;    /* units done inside the window (or all, countdown) */
     uint64_t done_ns;  /* countdown: when the quota was reached */
+    window_t window;
     uint64_t sink;
 } cpu_thread_t;
 
@@ -373,8 +425,10 @@ typedef struct io_thread {
     int fd;
     unsigned io_work_units;
     unsigned sections;  /* 1: send and recv in one allow-threads section */
+    unsigned long slice_us; /* --io-slice, 0: the kernel's default */
     samples_t lat;
     int error;         /* errno of a failed send/recv */
+    window_t window;
     uint64_t sink;
 } io_thread_t;
 
@@ -395,6 +449,7 @@ static void *cpu_thread_main(void *arg)
     gb_acquire(ts);
     for (;;) {
         int phase = atomic_load_explicit(&c->crew->phase, memory_order_relaxed);
+        window_mark(&c->window, ts, phase);
         if (phase == GB_STOP)
             break;
         for (unsigned i = 0; i < c->check_units; i++)
@@ -463,9 +518,37 @@ static int round_trip(int fd, unsigned sections)
     return rc;
 }
 
+/* The kernel's view of the calling thread's scheduling, as sched_setattr(2)
+ * takes it (glibc has no wrapper before 2.41). */
+struct gb_sched_attr {
+    uint32_t size, sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime, sched_deadline, sched_period;
+};
+
+/* --io-slice: a normal (SCHED_OTHER) thread's custom slice.  EEVDF lets a
+ * running thread finish its slice before a woken one runs unless the woken
+ * one's slice is shorter (Linux 6.12's PREEMPT_SHORT); older kernels accept
+ * and ignore sched_runtime for normal threads. */
+static void set_io_slice(unsigned long us)
+{
+    struct gb_sched_attr a;
+    memset(&a, 0, sizeof a);
+    a.size = sizeof a;
+    a.sched_policy = 0; /* SCHED_OTHER */
+    a.sched_nice = getpriority(PRIO_PROCESS, 0);
+    a.sched_runtime = (uint64_t)us * 1000u;
+    if (syscall(SYS_sched_setattr, 0, &a, 0u) != 0)
+        gb_die("--io-slice: sched_setattr: %s", strerror(errno));
+}
+
 static void *io_thread_main(void *arg)
 {
     io_thread_t *io = arg;
+    if (io->slice_us)
+        set_io_slice(io->slice_us);
     gil_tstate_t *ts = gb_tstate_new(io->crew->gil, "io");
     uint64_t x = 7;
 
@@ -473,6 +556,7 @@ static void *io_thread_main(void *arg)
     gb_acquire(ts);
     for (;;) {
         int phase = atomic_load_explicit(&io->crew->phase, memory_order_relaxed);
+        window_mark(&io->window, ts, phase);
         if (phase == GB_STOP)
             break;
         uint64_t t0 = gb_now_ns();
@@ -532,6 +616,7 @@ void gb_measure_threads(const gb_rig_t *rig, gb_step_t *st, const gb_trace_req_t
         io.fd = st->io_tcp ? rig->echo_tcp_fd : rig->echo_fd;
         io.io_work_units = (unsigned)(st->io_work_ns / rig->unit_ns + 0.5);
         io.sections = st->io_sections == 1 ? 1 : 2;
+        io.slice_us = rig->io_slice_us;
         if (io.fd < 0)
             gb_die("no TCP loopback connection to an echo process");
         start_thread(&io.thread, io_thread_main, &io);
@@ -566,9 +651,12 @@ void gb_measure_threads(const gb_rig_t *rig, gb_step_t *st, const gb_trace_req_t
         pthread_join(cpu[i].thread, NULL);
         units += cpu[i].units;
         st->thread_rate[i] = (double)cpu[i].units / st->seconds;
+        window_figures(&cpu[i].window, st->seconds, &st->thread_held[i], &st->thread_cpu_s[i]);
     }
-    if (with_io)
+    if (with_io) {
         pthread_join(io.thread, NULL);
+        window_figures(&io.window, st->seconds, &st->io_held, &st->io_cpu_s);
+    }
     if (io.error)
         gb_die("I/O thread: round trip with the echo process failed: %s",
                strerror(io.error));

@@ -433,6 +433,8 @@ static int honour_drop_request(gil_t *gil, gil_tstate_t *ts)
         gil__breaker_clear(ts, GIL__BREAK_DROP);
         return 0;
     }
+    if (gil->policy->honour_drop != NULL)
+        return gil->policy->honour_drop(gil, ts);
     gil__drop(gil, ts, GIL_REASON_DROP);
     return gil__take(gil, ts);
 }
@@ -527,16 +529,16 @@ int gil_yield(gil_tstate_t *ts)
     return park_or_return(gil, busy_run(gil, ts, policy_yield, 0));
 }
 
-/* Helpers for the policies' yield: the bookkeeping halves of release and
- * acquire around a policy-controlled handover. */
-bool gil__yield_release_bookkeeping(gil_t *gil, gil_tstate_t *ts)
+/* Helpers for the policies' yield and honour_drop: the bookkeeping halves
+ * of release and acquire around a policy-controlled handover. */
+bool gil__switch_release_bookkeeping(gil_t *gil, gil_tstate_t *ts, gil_reason_t why)
 {
     current_pop(ts);
     uint64_t t0 = atomic_load_explicit(&gil->hold_t0, memory_order_relaxed);
-    return release_slow_bookkeeping(gil, ts, GIL_REASON_YIELD, t0);
+    return release_slow_bookkeeping(gil, ts, why, t0);
 }
 
-int gil__yield_acquired(gil_t *gil, gil_tstate_t *ts, uint64_t wait_t0)
+int gil__switch_acquired(gil_t *gil, gil_tstate_t *ts, uint64_t wait_t0)
 {
     return acquired(gil, ts, wait_t0);
 }

@@ -268,6 +268,11 @@ typedef struct gil__policy_ops {
     /* gil_yield with waiters present: give the GIL to another thread and get
      * it back after it.  Returns 0 or GIL_ESHUTDOWN (not held then). */
     int (*yield)(gil_t *gil, gil_tstate_t *ts);
+    /* gil_check saw a drop request and a registered waiter: release and
+     * wait to take the GIL back, in one step, so that the policy can queue
+     * ts before it hands over (may be NULL: the core drops, then takes).
+     * Returns 0 (held again) or GIL_ESHUTDOWN (not held). */
+    int (*honour_drop)(gil_t *gil, gil_tstate_t *ts);
     /* gil_check saw GIL__BREAK_POLICY (may be NULL).  Returns as gil_check. */
     int (*check)(gil_t *gil, gil_tstate_t *ts);
     /* Wake every waiter: the GIL is shutting down (gil->shutdown is set).
@@ -444,10 +449,11 @@ int gil__drop(gil_t *gil, gil_tstate_t *ts, gil_reason_t why);
  * fast CAS, else the policy's take, then the bookkeeping). */
 int gil__take(gil_t *gil, gil_tstate_t *ts);
 int gil__validate_own(const gil_tstate_t *ts, const char *fn);
-/* For a policy's yield: the release bookkeeping (returns "a drop request was
- * pending") and the acquire bookkeeping around its own handover. */
-bool gil__yield_release_bookkeeping(gil_t *gil, gil_tstate_t *ts);
-int gil__yield_acquired(gil_t *gil, gil_tstate_t *ts, uint64_t wait_t0);
+/* For a policy's yield or honour_drop: the release bookkeeping (why: the
+ * reason recorded; returns "a drop request was pending") and the acquire
+ * bookkeeping around its own handover. */
+bool gil__switch_release_bookkeeping(gil_t *gil, gil_tstate_t *ts, gil_reason_t why);
+int gil__switch_acquired(gil_t *gil, gil_tstate_t *ts, uint64_t wait_t0);
 /* The holder changed to ts: last_holder, switch_number, and the wake-up of
  * forced-switch waiters.  Called by the new holder, no lock needed. */
 void gil__set_holder_changed(gil_t *gil, gil_tstate_t *ts);

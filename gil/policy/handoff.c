@@ -17,15 +17,17 @@
  * (turn_used_ns, plus the hold in progress).  The head of class 1 sleeps
  * until the turn is used up, then ends it: it asks the turn's owner to
  * drop.  A turn interrupted by an I/O thread is resumed, not restarted: the
- * owner waits at the front of class 1 and gets the GIL back when the I/O
- * thread lets go, and the I/O thread's slice does not count against the
- * turn, so every CPU thread gets the same GIL time per turn however often
+ * owner waits at the front of class 1 (queued before it hands over, see
+ * requeue_and_wait) and gets the GIL back when the I/O thread lets go, and
+ * the I/O thread's slice does not count against the turn, so every CPU thread gets the same GIL time per turn however often
  * I/O interrupts it (on the wall clock, a CPU thread interrupted by a busy
  * I/O thread got a fraction of the others' share).  An I/O thread that holds the GIL is never asked to
  * drop for fairness unless it has held it for a whole interval (then it is
  * not an I/O thread), so a fairness request cannot turn it into a CPU-bound
  * waiter; if the turn ends while an I/O thread holds the GIL, the request
  * goes to the interrupted owner, which honours it at its first check point.
+ * A CPU holder that took a free GIL through the fast path has no turn on
+ * record until a request or the head of class 1 finds it (adopt_turn).
  *
  * Waiting: spin, then sleep.  A waiter may spin, without the mutex, on its
  * own `granted` flag: a handoff to a spinning waiter costs no system call
@@ -91,7 +93,7 @@
 #define EMA_START_HOLD_NS 2000u
 #define EMA_START_WAKE_NS 20000u
 #define SPIN_FLOOR_NS 1000u
-#define PROTECT_FACTOR 4u       /* the resumed owner keeps >= 4/5 */
+#define PROTECT_FACTOR 6u       /* the resumed owner keeps >= 6/7 */
 #define PROTECT_CAP_NS 50000u   /* an I/O thread never defers longer */
 
 typedef struct handoff {
@@ -111,6 +113,8 @@ typedef struct handoff {
                                         rising: the lock's own cost [mu] */
     uint64_t deferred_asks;          /* class-0 requests deferred by a
                                         protection (a count) [mu] */
+    uint64_t lost_resumptions;       /* interrupted owners that found a fresh
+                                        turn begun when they queued [mu] */
 } handoff_t;
 
 static handoff_t *queues(gil_t *gil)
@@ -177,6 +181,8 @@ void gil__handoff_estimates(const gil_t *gil, gil__handoff_estimates_t *out)
     out->boost_hold_ns = h->ema_boost_hold_ns;
     out->wake_ns = h->ema_wake_ns;
     out->deferred_asks = h->deferred_asks;
+    out->lost_resumptions = h->lost_resumptions;
+    out->io_hold_floor_ns = h->io_hold_floor_ns;
 }
 
 static void ema(uint64_t *avg, uint64_t sample)
@@ -195,14 +201,21 @@ static uint64_t protect_cap(const gil_t *gil)
  * of that was its own work?  The shortest holds are the lock's own cost (the
  * handover's tail, the release's bookkeeping), so the part above a slowly
  * rising running minimum is work; the rest counts as the interruption's
- * cost to the CPU thread, like the handovers. */
+ * cost to the CPU thread, like the handovers.  The floor never exceeds a
+ * handover (ema_grant_ns): an I/O thread that works in every hold (10 us of
+ * interpreter work after each recv) has no short holds, and an unbounded
+ * floor rose to its work, which then counted as the CPU thread's loss: the
+ * protection sat at its 50 us cap and held the I/O thread at 22-45% of its
+ * solo rate beside 8 CPU threads (measured, the 10us-1rel cells). */
 static uint64_t io_work(handoff_t *h, uint64_t held)
 {
     if (h->io_hold_floor_ns == 0 || held < h->io_hold_floor_ns)
         h->io_hold_floor_ns = held;
     else
         h->io_hold_floor_ns += (held - h->io_hold_floor_ns) / 256;
-    return held - h->io_hold_floor_ns;
+    if (h->io_hold_floor_ns > h->ema_grant_ns)
+        h->io_hold_floor_ns = h->ema_grant_ns;
+    return held > h->io_hold_floor_ns ? held - h->io_hold_floor_ns : 0;
 }
 
 /* ---- queues (all with gil->mu held) ------------------------------------ */
@@ -399,6 +412,13 @@ static void took_over(gil_t *gil, gil_tstate_t *ts)
         return;
     hw->resumed = 0;
     uint64_t cap = protect_cap(gil);
+    /* The protection counts from now, when we run again, not from the
+     * grant: the way back from the grant (a spinner noticing it, the
+     * bookkeeping) is part of what the interruption cost us. */
+    uint64_t until = atomic_load_explicit(&hw->protect_until_ns, memory_order_relaxed);
+    uint64_t granted = hw->granted_ns;
+    if (until > granted && now > granted)
+        atomic_store_explicit(&hw->protect_until_ns, until + (now - granted), memory_order_relaxed);
     uint64_t away = now > hw->dropped_ns ? now - hw->dropped_ns : 0;
     uint64_t dead = away > hw->gap_io_ns ? away - hw->gap_io_ns : 0;
     if (dead > cap)
@@ -468,6 +488,35 @@ static uint64_t turn_used(const handoff_t *h, const gil_tstate_t *holder, uint64
     return used;
 }
 
+/* Is the recorded turn the one going on?  Its owner holds the GIL, or waits
+ * at the front to resume it.  (Otherwise the record is stale: the GIL
+ * changed hands without a grant, through the fast path.) */
+static bool turn_live(const handoff_t *h, const gil_tstate_t *holder)
+{
+    const gil_tstate_t *owner = h->turn_owner;
+    return owner != NULL && (owner == holder || (W(owner)->queued && W(owner)->resuming));
+}
+
+/* A CPU holder that took the GIL without a grant (the fast CAS: the GIL
+ * was free and nobody queued) has no turn on record.  Give it one (mu
+ * held), counted from when its hold began to be timed (gil->hold_t0: its
+ * acquisition, or the first waiter's arrival, see core.c): otherwise an I/O
+ * request would not resume it (only the turn's owner resumes), and the
+ * first waiter behind it would get the GIL at the first I/O interruption
+ * instead of after a turn. */
+static void adopt_turn(gil_t *gil, handoff_t *h, gil_tstate_t *holder, uint64_t now)
+{
+    if (holder == NULL || turn_live(h, holder) ||
+        (W(holder)->boosted && !boost_overstayed(gil, holder, now)))
+        return;
+    uint64_t t0 = atomic_load_explicit(&gil->hold_t0, memory_order_relaxed);
+    h->turn++;
+    h->turn_used_ns = 0;
+    h->turn_owner = holder;
+    W(holder)->boosted = 0; /* stale: it let go through the fast path */
+    W(holder)->granted_ns = t0 != 0 && t0 <= now ? t0 : now;
+}
+
 /* Make a drop request (mu held; may drop and retake mu).
  *   class 0 (an I/O thread is back): whoever holds the GIL drops, unless it
  *     is another I/O thread within its interval (it lets go soon); a CPU
@@ -482,6 +531,7 @@ static bool ask(gil_t *gil, gil_tstate_t *ts, uintptr_t w)
     handoff_t *h = queues(gil);
     gil_tstate_t *holder = gil__word_holder(w);
     uint64_t now = gil__now_ns();
+    adopt_turn(gil, h, holder, now);
     bool holder_is_io = W(holder)->boosted && !boost_overstayed(gil, holder, now);
     if (W(ts)->klass == 1) {
         gil_tstate_t *owner = h->turn_owner;
@@ -513,15 +563,6 @@ static bool ask(gil_t *gil, gil_tstate_t *ts, uintptr_t w)
     return true;
 }
 
-/* Is the recorded turn the one going on?  Its owner holds the GIL, or waits
- * at the front to resume it.  (Otherwise the record is stale: the GIL
- * changed hands without a grant, through the fast path.) */
-static bool turn_live(const handoff_t *h, const gil_tstate_t *holder)
-{
-    const gil_tstate_t *owner = h->turn_owner;
-    return owner != NULL && (owner == holder || (W(owner)->queued && W(owner)->resuming));
-}
-
 /* How soon the head of class 1 looks again after an end-of-turn request
  * found nobody to ask: 1/16 of the interval (an I/O hold is far shorter),
  * at least 20 us. */
@@ -542,8 +583,10 @@ static void sleep_once(gil_t *gil, gil_tstate_t *ts)
     gil__handoff_waiter_t *hw = W(ts);
     uint64_t now = gil__now_ns(), iv = interval_ns(gil);
     bool head = is_head(h, ts);
-    uint64_t turn = h->turn, timeout;
     gil_tstate_t *holder = gil__word_holder(atomic_load_explicit(&gil->word, memory_order_relaxed));
+    if (head && hw->klass == 1)
+        adopt_turn(gil, h, holder, now); /* before `turn` is read: the turn we time */
+    uint64_t turn = h->turn, timeout;
     if (head && hw->klass == 1 && turn_live(h, holder) && h->turn_owner != ts) {
         uint64_t used = turn_used(h, holder, now);
         /* Over already: a request is out, unless our last one found nobody
@@ -615,7 +658,7 @@ static int wait_for_grant(gil_t *gil, gil_tstate_t *ts, const gil__wait_req_t *r
 {
     const gil__wait_params_t *p = req->params;
     handoff_t *h = queues(gil);
-    bool asked = !p->ask_at_once, spun = p->spin == GIL__SPIN_NONE;
+    bool asked = !p->ask_at_once, spun = p->spin == GIL__SPIN_NONE, deferred = false;
     for (;;) {
         if (atomic_load_explicit(&W(ts)->granted, memory_order_acquire))
             return granted_locked(h, ts);
@@ -634,16 +677,21 @@ static int wait_for_grant(gil_t *gil, gil_tstate_t *ts, const gil__wait_req_t *r
             }
             continue;
         }
-        if (!W(ts)->queued) /* only the turn's owner resumes it: if a fresh
-                               turn began while we were away (the I/O thread
-                               granted it before we queued), queue at the tail */
+        if (!W(ts)->queued) { /* only the turn's owner resumes it: if a fresh
+                                 turn began while we were away (the I/O thread
+                                 granted it before we queued), queue at the tail */
+            if (p->resume && h->turn_owner != ts)
+                h->lost_resumptions++;
             enqueue(h, ts, p->klass, p->resume && h->turn_owner == ts);
+        }
         if (!gil__waiter_set_w(gil, w))
             continue;
         if (!asked) {
             uint64_t until = p->spin == GIL__SPIN_NONE ? 0 : protected_until(gil, ts, w, p->spin_cap_ns);
             if (until != 0) { /* wait until the protection ends, then ask */
-                h->deferred_asks++;
+                if (!deferred) /* once per request: the owner may extend it */
+                    h->deferred_asks++;
+                deferred = true;
                 gil__mutex_unlock(&gil->mu);
                 yield_until(gil, ts, until);
                 if (grant_seen_unlocked(ts))
@@ -734,25 +782,55 @@ void gil__handoff_drop(gil_t *gil, gil_tstate_t *ts)
     gil__mutex_unlock(&gil->mu);
 }
 
-/* Queue up behind the others first (a yielder counts as a waiter), then
- * hand over to the head, then wait for our turn. */
-int gil__handoff_yield(gil_t *gil, gil_tstate_t *ts, const gil__wait_params_t *p)
+/* Give the GIL up and wait for it back, queued before the handover: the
+ * holder registers as a waiter and takes its place in line (at the front
+ * of its class if p->resume and its turn is still the current one, else at
+ * the tail), then hands over to the head, then waits.  Queued first, it
+ * cannot miss its place: a CPU thread that honoured an I/O thread's request
+ * by dropping and only then queuing to resume was overtaken whenever the
+ * I/O thread let go first (its hold between the two halves of a 2rel round
+ * trip is well under a microsecond): the grant went to the next CPU thread
+ * as a fresh turn, and the interrupted turn was lost.  That cut a quarter
+ * of the turns short beside such I/O, measured with 8 CPU threads
+ * (lost_resumptions), and cost the CPU threads the fair-share goal in the
+ * convoy matrix's 2rel cells. */
+static int requeue_and_wait(gil_t *gil, gil_tstate_t *ts, const gil__wait_params_t *p,
+                            gil_reason_t why)
 {
-    gil__yield_release_bookkeeping(gil, ts);
+    handoff_t *h = queues(gil);
+    gil__switch_release_bookkeeping(gil, ts, why);
     uint64_t t0 = gil__now_ns();
     atomic_store_explicit(&ts->waiting, 1, memory_order_relaxed);
     gil__mutex_lock(&gil->mu);
     gil__waiter_enter(gil);
-    enqueue(queues(gil), ts, p->klass, false);
+    bool resume = p->resume && h->turn_owner == ts;
+    if (p->resume && !resume)
+        h->lost_resumptions++;
+    enqueue(h, ts, p->klass, resume);
     holder_grant_next(gil, ts);
+    gil_tstate_t *grantee = gil__word_holder(atomic_load_explicit(&gil->word, memory_order_relaxed));
     gil__mutex_unlock(&gil->mu);
+    if (why == GIL_REASON_DROP && gil__observed(gil)) /* as gil__take's wait would */
+        gil__emit(gil, GIL_EVENT_WAIT, ts, grantee, t0, 0, GIL_REASON_RELEASE);
     gil__wait_req_t req = {GIL__ANY_SWITCH, p};
     int rc = gil__waiter_run(gil, ts, wait_for_grant, wait_cancelled, &req, true);
     atomic_store_explicit(&ts->waiting, 0, memory_order_release);
     if (rc != 0)
         return rc;
     took_over(gil, ts);
-    return gil__yield_acquired(gil, ts, t0);
+    return gil__switch_acquired(gil, ts, t0);
+}
+
+/* gil_yield: to the tail of its class (p->resume is false). */
+int gil__handoff_yield(gil_t *gil, gil_tstate_t *ts, const gil__wait_params_t *p)
+{
+    return requeue_and_wait(gil, ts, p, GIL_REASON_YIELD);
+}
+
+/* A check point honours a drop request: to the front if p->resume. */
+int gil__handoff_honour_drop(gil_t *gil, gil_tstate_t *ts, const gil__wait_params_t *p)
+{
+    return requeue_and_wait(gil, ts, p, GIL_REASON_DROP);
 }
 
 /* Shutdown: wake every queued waiter (called with mu held). */

@@ -165,6 +165,10 @@ typedef struct gil__handoff_estimates {
     uint64_t wake_ns;        /* grant -> a sleeping grantee runs */
     uint64_t deferred_asks;  /* class-0 asks deferred by a resumed turn's
                                 protection (a count) */
+    uint64_t lost_resumptions; /* interrupted turn owners that came back to
+                                find a fresh turn begun (a count) */
+    uint64_t io_hold_floor_ns; /* the part of an I/O hold taken as the
+                                lock's own cost, not work */
 } gil__handoff_estimates_t;
 void gil__handoff_estimates(const gil_t *gil, gil__handoff_estimates_t *out);
 
@@ -176,6 +180,9 @@ static inline gil__handoff_waiter_t *gil__handoff_waiter(const gil_tstate_t *ts)
 int gil__handoff_take(gil_t *gil, gil_tstate_t *ts, const gil__wait_params_t *p);
 void gil__handoff_drop(gil_t *gil, gil_tstate_t *ts);
 int gil__handoff_yield(gil_t *gil, gil_tstate_t *ts, const gil__wait_params_t *p);
+/* The policy's honour_drop on the engine: queue (at the front if
+ * p->resume and ts's turn is the current one), hand over, wait. */
+int gil__handoff_honour_drop(gil_t *gil, gil_tstate_t *ts, const gil__wait_params_t *p);
 void gil__handoff_wake_all(gil_t *gil);
 int gil__handoff_init(gil_t *gil);
 void gil__handoff_fini(gil_t *gil);

@@ -91,27 +91,53 @@ static int classify(gil_t *gil, gil_tstate_t *ts)
     return prio_of(ts)->fast_returns >= limit ? 1 : 0;
 }
 
-static int priority_take(gil_t *gil, gil_tstate_t *ts)
+/* The wait of a thread of class klass: resume (class 1 only) if an I/O
+ * thread interrupted its turn. */
+static void wait_params(const gil_t *gil, int klass, bool resume, gil__wait_params_t *p)
 {
-    gil__wait_params_t p;
-    p.klass = classify(gil, ts);
-    p.ask_at_once = p.klass == 0;
-    /* A CPU-bound thread that an I/O thread interrupted resumes its turn
-     * first: it is still spinning, so handing back to it costs no wake-up,
-     * and the I/O thread's slice does not count against its quantum. */
-    p.resume = p.klass == 1 && ts->last_release_why == GIL_REASON_DROP &&
-               atomic_load_explicit(&prio_of(ts)->waiter.preempted_by_io, memory_order_relaxed);
+    p->klass = klass;
+    p->ask_at_once = klass == 0;
+    p->resume = klass == 1 && resume;
     /* The returning I/O thread spins for the grant it asked for; a CPU
      * thread an I/O thread interrupted spins while the I/O thread holds;
      * a CPU thread waiting for its turn sleeps (a turn is long). */
-    p.spin = p.klass == 0 ? GIL__SPIN_ASKER : p.resume ? GIL__SPIN_RESUMER : GIL__SPIN_NONE;
-    p.spin_cap_ns = 1000u * (uint64_t)(p.klass == 0 ? gil->config.priority_spin_io_us
-                                                    : gil->config.priority_spin_cpu_us);
-    if (p.spin_cap_ns == 0)
-        p.spin = GIL__SPIN_NONE;
-    if (p.klass == 0)
+    p->spin = klass == 0 ? GIL__SPIN_ASKER : p->resume ? GIL__SPIN_RESUMER : GIL__SPIN_NONE;
+    p->spin_cap_ns = 1000u * (uint64_t)(klass == 0 ? gil->config.priority_spin_io_us
+                                                   : gil->config.priority_spin_cpu_us);
+    if (p->spin_cap_ns == 0)
+        p->spin = GIL__SPIN_NONE;
+}
+
+/* Did the pending drop request come from an I/O thread?  (Set under mu
+ * before the DROP bit, which the caller has seen.) */
+static bool preempted_by_io(const gil_tstate_t *ts)
+{
+    return atomic_load_explicit(&prio_of(ts)->waiter.preempted_by_io, memory_order_relaxed);
+}
+
+static int priority_take(gil_t *gil, gil_tstate_t *ts)
+{
+    gil__wait_params_t p;
+    int klass = classify(gil, ts);
+    /* A CPU-bound thread that an I/O thread interrupted resumes its turn
+     * first: it is still spinning, so handing back to it costs no wake-up,
+     * and the I/O thread's slice does not count against its quantum.  (A
+     * check point's drop goes through priority_honour_drop; this is the
+     * rest: a drop request honoured by a release.) */
+    wait_params(gil, klass, ts->last_release_why == GIL_REASON_DROP && preempted_by_io(ts), &p);
+    if (klass == 0)
         gil__counter_add(&ts->boosts, 1);
     return gil__handoff_take(gil, ts, &p);
+}
+
+/* A check point honours a drop request: a CPU-bound thread by definition
+ * (classify's first rule), queued to resume before it hands over if an I/O
+ * thread interrupted it. */
+static int priority_honour_drop(gil_t *gil, gil_tstate_t *ts)
+{
+    gil__wait_params_t p;
+    wait_params(gil, 1, preempted_by_io(ts), &p);
+    return gil__handoff_honour_drop(gil, ts, &p);
 }
 
 static void priority_drop(gil_t *gil, gil_tstate_t *ts, gil_reason_t why, bool force)
@@ -123,9 +149,8 @@ static void priority_drop(gil_t *gil, gil_tstate_t *ts, gil_reason_t why, bool f
 
 static int priority_yield(gil_t *gil, gil_tstate_t *ts)
 {
-    (void)gil;
-    gil__wait_params_t p = {
-        .klass = 1, .spin = GIL__SPIN_NONE, .spin_cap_ns = 0, .ask_at_once = false, .resume = false};
+    gil__wait_params_t p;
+    wait_params(gil, 1, false, &p);
     return gil__handoff_yield(gil, ts, &p);
 }
 
@@ -141,6 +166,7 @@ const gil__policy_ops_t gil__policy_priority = {
     .take = priority_take,
     .drop = priority_drop,
     .yield = priority_yield,
+    .honour_drop = priority_honour_drop,
     .check = NULL,
     .wake_all = gil__handoff_wake_all,
     .after_fork_child = gil__handoff_after_fork_child,

@@ -282,7 +282,7 @@ int gil__shared_cond_yield(gil_t *gil, gil_tstate_t *ts, gil__wait_loop_fn loop)
     gil__waiter_enter(gil);
     gil__mutex_unlock(&gil->mu);
 
-    gil__yield_release_bookkeeping(gil, ts);
+    gil__switch_release_bookkeeping(gil, ts, GIL_REASON_YIELD);
     uint64_t not_before = atomic_load_explicit(&gil->switch_number, memory_order_relaxed);
     uintptr_t old = gil__release_word_signal_one(gil);
 
@@ -293,5 +293,5 @@ int gil__shared_cond_yield(gil_t *gil, gil_tstate_t *ts, gil__wait_loop_fn loop)
     atomic_store_explicit(&ts->waiting, 0, memory_order_release);
     if (rc != 0)
         return rc;
-    return gil__yield_acquired(gil, ts, t0);
+    return gil__switch_acquired(gil, ts, t0);
 }
