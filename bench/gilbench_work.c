@@ -518,8 +518,7 @@ static int round_trip(int fd, unsigned sections)
     return rc;
 }
 
-/* The kernel's view of the calling thread's scheduling, as sched_setattr(2)
- * takes it (glibc has no wrapper before 2.41). */
+/* The attributes sched_setattr(2) takes (glibc has no wrapper before 2.41). */
 struct gb_sched_attr {
     uint32_t size, sched_policy;
     uint64_t sched_flags;

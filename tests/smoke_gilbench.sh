@@ -208,6 +208,33 @@ for e in errors[:20]:
 sys.exit(1 if errors else 0)
 ' "$tmp/m.json" "$cells" || fail "convoy-matrix JSON incomplete"
 
+# ---- one cell, traced, with the I/O thread's kernel slice --------------------------
+# --matrix CELL measures that cell and its baselines only; --trace traces it (the
+# first convoy step); every thread's own view of the window is in the JSON.
+"$bin" --scenario convoy-matrix --policy priority --matrix 1us-2rel/2cpu/50ns --seconds 0.05 \
+    --io-slice 100 --quiet --json "$tmp/cell.json" --trace "$tmp/cell-trace.json" >"$tmp/cell.txt" \
+    2>"$tmp/cell.err" || fail "gilbench --matrix 1us-2rel/2cpu/50ns failed: $(head -3 "$tmp/cell.err")"
+grep -q "^(--io-slice: the model's I/O thread asked the kernel for 100 us slices)" "$tmp/cell.txt" ||
+    fail "--io-slice: not reported above the tables"
+python3 -c '
+import json, sys
+doc = json.load(open(sys.argv[1]))
+cells = [s for s in doc["steps"] if s["kind"] == "convoy"]
+errors = [] if [c["cell"] for c in cells] == ["1us-2rel/2cpu/50ns"] else ["cells: %r" % [c["cell"] for c in cells]]
+errors += [] if len(doc["steps"]) == 5 else ["%d steps, expected 5 (2 baselines twice, 1 cell)" % len(doc["steps"])]
+errors += [] if doc.get("io_slice_us") == 100 else ["io_slice_us: %r" % doc.get("io_slice_us")]
+for c in cells:
+    for k in ["io_held", "io_cpu_s", "cpu_thread0_held", "cpu_thread1_held", "cpu_thread0_cpu_s", "cpu_thread1_cpu_s"]:
+        if not isinstance(c.get(k), (int, float)) or c[k] < 0:
+            errors.append("%s: %r" % (k, c.get(k)))
+trace = json.load(open(sys.argv[2]))
+if not any(e.get("name") == "running" for e in trace["traceEvents"]):
+    errors.append("the trace of the cell has no running spans")
+for e in errors:
+    print("smoke_gilbench: --matrix CELL: " + e, file=sys.stderr)
+sys.exit(1 if errors else 0)
+' "$tmp/cell.json" "$tmp/cell-trace.json" || fail "--matrix CELL: JSON or trace incomplete"
+
 # ---- options -------------------------------------------------------------------
 # -h and --help: the manual on stdout, nothing on stderr, exit 0.
 for h in -h --help; do
@@ -220,7 +247,7 @@ for h in -h --help; do
         grep -q "^    $s\( \|$\)" "$tmp/help.txt" || fail "gilbench $h does not explain $s"
     done
     for o in --scenario --seconds --policy --interval --threads --matrix --json --gbench-json \
-        --csv --plot --trace --timeline --quiet --version; do
+        --csv --plot --trace --timeline --io-slice --quiet --version; do
         grep -q -- "^    $o\( \|$\)" "$tmp/help.txt" || fail "gilbench $h does not explain $o"
         grep -q -- "\[$o" "$tmp/help.txt" || [ "$o" = --version ] ||
             fail "gilbench $h: $o is not in the synopsis"
@@ -260,12 +287,18 @@ expect_usage_error "--threads: empty item in '1,,2'" --threads 1,,2
 expect_usage_error "--threads: empty item in '1,2,'" --threads 1,2,
 expect_usage_error "--interval: expected an integer" --interval 0
 expect_usage_error "--interval: expected an integer" --interval 12abc
-expect_usage_error "--matrix: expected quick or full, got 'half'" --matrix half
+expect_usage_error "--matrix: no shape 'half'" --matrix half
+expect_usage_error "--matrix: expected 1cpu, 2cpu, 4cpu or 8cpu, got '3cpu'" --matrix 0us-2rel/3cpu
+expect_usage_error "--matrix: expected the check granularity 50ns or 5us, got '7us'" \
+    --matrix 0us-2rel/4cpu/7us
+expect_usage_error "--matrix: the interp shape has one cell" --matrix interp/4cpu
+expect_usage_error "--io-slice: expected an integer" --io-slice 0
+expect_usage_error "--io-slice: expected an integer" --io-slice 100001
 expect_usage_error "unknown option '--bogus'" --bogus
 expect_usage_error "unknown option '-x'" -x
 expect_usage_error "unexpected argument 'stray-argument'" stray-argument
 for o in --json --gbench-json --csv --plot --trace --timeline --scenario --seconds --policy \
-    --interval --threads --matrix; do
+    --interval --threads --matrix --io-slice; do
     expect_usage_error "$o needs a value" $o
     expect_usage_error "$o needs a value" "$o="
 done

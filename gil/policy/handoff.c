@@ -19,9 +19,10 @@
  * drop.  A turn interrupted by an I/O thread is resumed, not restarted: the
  * owner waits at the front of class 1 (queued before it hands over, see
  * requeue_and_wait) and gets the GIL back when the I/O thread lets go, and
- * the I/O thread's slice does not count against the turn, so every CPU thread gets the same GIL time per turn however often
- * I/O interrupts it (on the wall clock, a CPU thread interrupted by a busy
- * I/O thread got a fraction of the others' share).  An I/O thread that holds the GIL is never asked to
+ * the I/O thread's slice does not count against the turn, so every CPU
+ * thread gets the same GIL time per turn however often I/O interrupts it
+ * (on the wall clock, a CPU thread interrupted by a busy I/O thread got a
+ * fraction of the others' share).  An I/O thread that holds the GIL is never asked to
  * drop for fairness unless it has held it for a whole interval (then it is
  * not an I/O thread), so a fairness request cannot turn it into a CPU-bound
  * waiter; if the turn ends while an I/O thread holds the GIL, the request
